@@ -1,0 +1,31 @@
+//! Go module rules, with no I/O.
+//!
+//! This crate is the bottom of the workspace: everything that decides whether a module path, a
+//! version or a module zip is acceptable lives here, written to match the go command
+//! (`golang.org/x/mod/{module,semver,zip,sumdb/dirhash}`), so that the proxy rejects bad input
+//! before it touches storage or an upstream.
+//!
+//! - [`ModulePath`] and [`Version`]: validated values; once you hold one, it is safe to use as a
+//!   storage key component or in an upstream URL.
+//! - [`escape`]: the `!` case-escaping used in proxy URLs and on disk.
+//! - [`semver`]: Go's semver (the `v` prefix, shorthands, ordering that ignores build metadata).
+//! - [`pseudo`]: pseudo-version recognition.
+//! - [`zipfile`]: module zip validation (size caps, names, prefix, case-fold collisions), which
+//!   also computes the zip's `h1:` hash in the same pass.
+//! - [`dirhash`]: the `h1:` hash of file sets and go.mod files.
+//! - [`glob`]: GOPRIVATE-style path prefix patterns.
+//! - [`request`]: parsing a GOPROXY request path into a typed request.
+
+pub mod dirhash;
+pub mod escape;
+pub mod glob;
+pub mod module;
+pub mod pseudo;
+pub mod request;
+pub mod semver;
+pub mod zipfile;
+
+mod error;
+
+pub use error::Error;
+pub use module::{ModulePath, Version};

@@ -1,0 +1,141 @@
+//! Typed storage keys: the only code that turns a module, version and kind into a path.
+
+use std::fmt;
+
+use gomod::{ModulePath, Version};
+
+/// The kind of a per-version artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ArtifactKind {
+    /// `.info`: the JSON `RevInfo`.
+    Info,
+    /// `.mod`: the go.mod file.
+    Mod,
+    /// `.zip`: the module zip.
+    Zip,
+    /// `.ziphash`: the zip's `h1:` hash, recorded when the zip was validated.
+    ZipHash,
+}
+
+impl ArtifactKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [ArtifactKind; 4] =
+        [ArtifactKind::Info, ArtifactKind::Mod, ArtifactKind::Zip, ArtifactKind::ZipHash];
+
+    /// The file extension used in GOPROXY layout (without the dot).
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArtifactKind::Info => "info",
+            ArtifactKind::Mod => "mod",
+            ArtifactKind::Zip => "zip",
+            ArtifactKind::ZipHash => "ziphash",
+        }
+    }
+
+    /// The kind for an extension, if any.
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        ArtifactKind::ALL.into_iter().find(|k| k.extension() == ext)
+    }
+}
+
+/// Where an object lives. Rendered by [`Key::path`] in GOPROXY layout, `!`-escaped, so that a
+/// filesystem root of the fs backend is itself a valid `file://` GOPROXY for its artifacts, and
+/// case-insensitive stores never merge two modules.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Key {
+    /// A per-version artifact: `<module>/@v/<version>.<ext>`.
+    Artifact {
+        /// The module.
+        module: ModulePath,
+        /// Its canonical version.
+        version: Version,
+        /// Which artifact.
+        kind: ArtifactKind,
+    },
+    /// The cached upstream version list: `<module>/@v/list`.
+    List {
+        /// The module.
+        module: ModulePath,
+    },
+    /// The cached upstream `@latest` answer: `<module>/@latest`.
+    Latest {
+        /// The module.
+        module: ModulePath,
+    },
+}
+
+impl Key {
+    /// A per-version artifact key.
+    pub fn artifact(module: &ModulePath, version: &Version, kind: ArtifactKind) -> Self {
+        Key::Artifact { module: module.clone(), version: version.clone(), kind }
+    }
+
+    /// The module this key belongs to.
+    pub fn module(&self) -> &ModulePath {
+        match self {
+            Key::Artifact { module, .. } | Key::List { module } | Key::Latest { module } => module,
+        }
+    }
+
+    /// The relative, `/`-separated path of this object. Never empty, never absolute, never has
+    /// `.` or `..` elements, ASCII only and without upper case.
+    pub fn path(&self) -> String {
+        match self {
+            Key::Artifact { module, version, kind } => {
+                format!("{}/@v/{}.{}", module.escaped(), version.escaped(), kind.extension())
+            }
+            Key::List { module } => format!("{}/@v/list", module.escaped()),
+            Key::Latest { module } => format!("{}/@latest", module.escaped()),
+        }
+    }
+
+    /// Parses a path produced by [`Key::path`].
+    pub fn from_path(path: &str) -> Result<Self, crate::StorageError> {
+        let invalid = |reason: &str| crate::StorageError::InvalidKey {
+            path: path.to_string(),
+            reason: reason.to_string(),
+        };
+        let module_of = |escaped: &str| {
+            ModulePath::from_escaped(escaped).map_err(|e| invalid(&e.to_string()))
+        };
+        if let Some(module) = path.strip_suffix("/@latest") {
+            return Ok(Key::Latest { module: module_of(module)? });
+        }
+        let (module, file) = path.split_once("/@v/").ok_or_else(|| invalid("no /@v/ or /@latest"))?;
+        let module = module_of(module)?;
+        if file == "list" {
+            return Ok(Key::List { module });
+        }
+        let (version, ext) = file.rsplit_once('.').ok_or_else(|| invalid("no extension"))?;
+        let kind = ArtifactKind::from_extension(ext).ok_or_else(|| invalid("unknown extension"))?;
+        let version = Version::from_escaped(version).map_err(|e| invalid(&e.to_string()))?;
+        Ok(Key::Artifact { module, version, kind })
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path())
+    }
+}
+
+/// Which objects a listing covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListPrefix {
+    /// Every object in the store.
+    All,
+    /// Every object of one module (its artifacts, list and latest; not its sub-modules').
+    Module(ModulePath),
+}
+
+impl ListPrefix {
+    /// The string prefix over [`Key::path`] that defines this listing. A backend may read a
+    /// narrower range (a directory) as long as it returns exactly the keys with this prefix.
+    pub fn path_prefix(&self) -> String {
+        match self {
+            ListPrefix::All => String::new(),
+            ListPrefix::Module(module) => format!("{}/@", module.escaped()),
+        }
+    }
+}
