@@ -15,6 +15,19 @@
 //! - [`dirhash`]: the `h1:` hash of file sets and go.mod files.
 //! - [`glob`]: GOPRIVATE-style path prefix patterns.
 //! - [`request`]: parsing a GOPROXY request path into a typed request.
+//!
+//! Every rule is a port of the go command's behaviour, not of its code, and is tested against
+//! vectors produced by the real `go` command and by `golang.org/x/mod` itself (see
+//! `testdata/make-vectors.sh`: `tests/go_vectors.rs` checks zip and go.mod hashes and zip
+//! verdicts, `tests/xmod_vectors.rs` checks paths, versions, escaping and patterns). Where the
+//! proxy is deliberately stricter than x/mod (length caps, symlink entries or a root `go.mod`
+//! directory in zips, `+incompatible` on versions the go command would never produce), the
+//! item's docs say so.
+//! Character classes that depend on Unicode data (`unicode.IsLetter`, case folding) use tables
+//! generated from Go itself (`testdata/gen-unicode-tables.go`), because Rust's
+//! `char::is_alphabetic` and lower-casing are different sets.
+
+#![deny(missing_docs)]
 
 pub mod dirhash;
 pub mod escape;
@@ -26,6 +39,9 @@ pub mod semver;
 pub mod zipfile;
 
 mod error;
+mod unicode_tables;
 
 pub use error::Error;
 pub use module::{ModulePath, Version};
+pub use request::{InfoVersion, ProxyRequest};
+pub use zipfile::{ZipLimits, ZipSummary, check_zip};

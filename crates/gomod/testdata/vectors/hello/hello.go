@@ -1,0 +1,4 @@
+package hello
+
+// Hello says hello.
+func Hello() string { return "hello" }

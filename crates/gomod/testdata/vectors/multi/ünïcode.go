@@ -1,0 +1,3 @@
+package multi
+
+// Ünïcode file names are allowed in modules.

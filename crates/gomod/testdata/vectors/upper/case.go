@@ -1,0 +1,3 @@
+package Case
+
+const Name = "Case"
