@@ -1,1 +1,493 @@
-//! TODO
+//! The filesystem backend of gomodproxy's [`Storage`] trait.
+//!
+//! [`FsStorage`] keeps each object in its own file at `root/<Key::path()>`, so the root is laid
+//! out like a GOPROXY (`github.com/!azure/sdk/@v/v1.2.3.zip`, `<module>/@v/list`,
+//! `<module>/@latest`): its artifacts can be inspected with ordinary tools or served as a
+//! `file://` proxy. Module path elements never start with a dot, so names starting with `.` are
+//! free for the store's own use.
+//!
+//! # Atomic, durable saves
+//! A `put` streams the payload chunk by chunk into a uniquely named temporary file in
+//! `root/.tmp/` (the same filesystem, so the final rename is atomic), counts the bytes against the
+//! announced length, `fsync`s the file, renames it into place, then `fsync`s the directory so the
+//! rename itself survives a crash. Readers therefore see the previous file or the new one, never
+//! a part. Any failure, and dropping the `put` future midway, removes the temporary file; only a
+//! crash can leave one behind, and `.tmp` is never listed or read. If only the final directory
+//! sync fails, `put` reports the error although the new file is already in place (whole, but
+//! perhaps not durable).
+//!
+//! [`FsStorage::open`] deletes leftover temporary files older than [`STALE_TEMP_AGE`] (one hour).
+//! It does not delete younger ones because several replicas may share one root (a network
+//! filesystem volume) and a younger file may be another replica's save in progress.
+//!
+//! # Reads
+//! `get` opens the file and takes the size from the same open descriptor, so a concurrent
+//! overwrite (a rename over the path) can never pair one file's size with another's body; the
+//! body is streamed in 64 KiB chunks. `modified` is the file's mtime, which a rename preserves:
+//! it is when the save was written.
+//!
+//! Empty directories are not removed on `delete`: a concurrent `put` into the same directory
+//! could otherwise lose its parent between creating it and renaming into it.
+
+#![deny(missing_docs)]
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use gomodproxy_storage::{
+    GetResult, Key, ListEntry, ListPrefix, ObjectMeta, PutPayload, Result, Storage, StorageError,
+};
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio_util::io::ReaderStream;
+
+/// Name of the directory under the root that holds saves in progress.
+pub const TEMP_DIR: &str = ".tmp";
+
+/// Leftover temporary files older than this are deleted by [`FsStorage::open`].
+pub const STALE_TEMP_AGE: Duration = Duration::from_secs(60 * 60);
+
+/// Chunk size of body streams returned by `get`.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Write buffer in front of the temporary file, so small payload chunks do not each become a
+/// write system call.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// What [`Storage::check`] writes and reads back.
+const PROBE: &[u8] = b"gomodproxy storage check\n";
+
+/// An io error with the operation and path it happened on.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {}: {source}", path.display())]
+struct FsError {
+    op: &'static str,
+    path: PathBuf,
+    source: io::Error,
+}
+
+fn backend(op: &'static str, path: &Path, source: io::Error) -> StorageError {
+    StorageError::backend(
+        "fs",
+        FsError {
+            op,
+            path: path.to_path_buf(),
+            source,
+        },
+    )
+}
+
+/// A [`Storage`] in a directory of the local (or a shared) filesystem. See the crate docs.
+#[derive(Debug, Clone)]
+pub struct FsStorage {
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+impl FsStorage {
+    /// Opens (creating if needed) a store rooted at `root`, with its `.tmp` directory, and deletes
+    /// temporary files left there more than [`STALE_TEMP_AGE`] ago by crashed saves.
+    ///
+    /// This does blocking filesystem calls: call it at startup, or from `spawn_blocking`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<FsStorage> {
+        let root = root.into();
+        let tmp = root.join(TEMP_DIR);
+        std::fs::create_dir_all(&tmp).map_err(|e| backend("create directory", &tmp, e))?;
+        let store = FsStorage { root, tmp };
+        store.remove_stale_temp_files();
+        Ok(store)
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file of `key`. [`Key::path`] has no `.`, `..` or absolute elements, so the result is
+    /// always inside the root.
+    fn object_path(&self, key: &Key) -> PathBuf {
+        let mut path = self.root.clone();
+        path.extend(key.path().split('/'));
+        path
+    }
+
+    fn remove_stale_temp_files(&self) {
+        let entries = match std::fs::read_dir(&self.tmp) {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(dir = %self.tmp.display(), error = %e, "cannot read the temporary directory");
+                return;
+            }
+        };
+        let now = SystemTime::now();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok());
+            if meta.is_file() && age.is_some_and(|age| age > STALE_TEMP_AGE) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        tracing::info!(file = %path.display(), "removed a stale temporary file")
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), error = %e, "cannot remove a stale temporary file")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates a new, uniquely named temporary file.
+    async fn create_temp(&self) -> Result<(tokio::fs::File, TempFile)> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        loop {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = self
+                .tmp
+                .join(format!("{}-{nanos}-{n}.tmp", std::process::id()));
+            // `create_new` makes a name collision (another replica on a shared volume with the
+            // same pid) an error we retry instead of two saves sharing one file.
+            match tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .await
+            {
+                Ok(file) => return Ok((file, TempFile { path: Some(path) })),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(backend("create temporary file", &path, e)),
+            }
+        }
+    }
+}
+
+/// Removes its file when dropped, unless disarmed: covers errors and a `put` future dropped
+/// midway (a client that went away).
+struct TempFile {
+    path: Option<PathBuf>,
+}
+
+impl TempFile {
+    fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Call once the file has been renamed away.
+    fn disarm(mut self) {
+        self.path = None;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            // A blocking call in async context, but unlink is quick and this path is rare.
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %path.display(), error = %e, "cannot remove a temporary file");
+            }
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` and its missing ancestors below `root`, and makes each new directory entry
+/// durable by syncing its parent.
+fn create_dirs_durably(root: &Path, dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while d != root && !d.is_dir() {
+        missing.push(d);
+        match d.parent() {
+            Some(parent) => d = parent,
+            None => break,
+        }
+    }
+    // Tolerates directories created concurrently by another save.
+    std::fs::create_dir_all(dir)?;
+    for d in missing.iter().rev() {
+        if let Some(parent) = d.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves a complete, synced temporary file to `dest` and makes the rename durable.
+fn publish(root: &Path, temp: &Path, dest: &Path) -> Result<()> {
+    let parent = dest.parent().unwrap_or(root);
+    create_dirs_durably(root, parent).map_err(|e| backend("create directory", parent, e))?;
+    std::fs::rename(temp, dest).map_err(|e| backend("rename temporary file to", dest, e))?;
+    sync_dir(parent).map_err(|e| backend("sync directory", parent, e))
+}
+
+fn not_found_or(key: &Key, op: &'static str, path: &Path, e: io::Error) -> StorageError {
+    if e.kind() == io::ErrorKind::NotFound {
+        StorageError::NotFound { key: key.path() }
+    } else {
+        backend(op, path, e)
+    }
+}
+
+fn meta_of(path: &Path, md: &std::fs::Metadata) -> Result<ObjectMeta> {
+    if !md.is_file() {
+        return Err(backend(
+            "read",
+            path,
+            io::Error::other("not a regular file"),
+        ));
+    }
+    let modified = md
+        .modified()
+        .map_err(|e| backend("read mtime of", path, e))?;
+    Ok(ObjectMeta {
+        size: md.len(),
+        modified,
+    })
+}
+
+#[async_trait]
+impl Storage for FsStorage {
+    async fn put(&self, key: &Key, payload: PutPayload) -> Result<ObjectMeta> {
+        let expected = payload.length();
+        let mismatch = |actual| StorageError::LengthMismatch {
+            key: key.path(),
+            expected: expected.unwrap_or(0),
+            actual,
+        };
+        let dest = self.object_path(key);
+        let (file, temp) = self.create_temp().await?;
+        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut stream = payload.into_stream();
+        let mut written = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|source| StorageError::Payload {
+                key: key.path(),
+                source,
+            })?;
+            written += chunk.len() as u64;
+            // Stop at the first byte too many rather than writing the rest of a runaway stream.
+            if expected.is_some_and(|n| written > n) {
+                return Err(mismatch(written));
+            }
+            writer
+                .write_all(&chunk)
+                .await
+                .map_err(|e| backend("write", temp.path(), e))?;
+        }
+        if expected.is_some_and(|n| written != n) {
+            return Err(mismatch(written));
+        }
+        writer
+            .flush()
+            .await
+            .map_err(|e| backend("write", temp.path(), e))?;
+        let file = writer.into_inner();
+        file.sync_all()
+            .await
+            .map_err(|e| backend("sync", temp.path(), e))?;
+        // The mtime of this very file (kept by the rename), not of whatever is at `dest` by the
+        // time we look: a concurrent save may replace it immediately.
+        let md = file
+            .metadata()
+            .await
+            .map_err(|e| backend("stat", temp.path(), e))?;
+        let modified = md
+            .modified()
+            .map_err(|e| backend("read mtime of", temp.path(), e))?;
+        drop(file);
+
+        let (root, temp_path) = (self.root.clone(), temp.path().to_path_buf());
+        tokio::task::spawn_blocking(move || publish(&root, &temp_path, &dest))
+            .await
+            .map_err(|e| StorageError::backend("fs", format!("save task failed: {e}")))??;
+        temp.disarm();
+        Ok(ObjectMeta {
+            size: written,
+            modified,
+        })
+    }
+
+    async fn get(&self, key: &Key) -> Result<GetResult> {
+        let path = self.object_path(key);
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| not_found_or(key, "open", &path, e))?;
+        // fstat of the opened file: its size belongs to exactly the body we are about to stream.
+        let md = file
+            .metadata()
+            .await
+            .map_err(|e| backend("stat", &path, e))?;
+        let meta = meta_of(&path, &md)?;
+        let body = ReaderStream::with_capacity(file, READ_BUFFER)
+            .map_err(move |e| io::Error::new(e.kind(), format!("reading {}: {e}", path.display())))
+            .boxed();
+        Ok(GetResult { meta, body })
+    }
+
+    async fn head(&self, key: &Key) -> Result<ObjectMeta> {
+        let path = self.object_path(key);
+        let md = tokio::fs::metadata(&path)
+            .await
+            .map_err(|e| not_found_or(key, "stat", &path, e))?;
+        meta_of(&path, &md)
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        let path = self.object_path(key);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(backend("remove", &path, e)),
+        }
+    }
+
+    fn list(&self, prefix: &ListPrefix) -> BoxStream<'static, Result<ListEntry>> {
+        let (root, prefix) = (self.root.clone(), prefix.clone());
+        // Collected on a blocking thread, then streamed: a listing is metadata only (a few
+        // hundred bytes per object), so even a large cache fits in memory.
+        stream::once(async move {
+            match tokio::task::spawn_blocking(move || list_blocking(&root, &prefix)).await {
+                Ok(entries) => entries,
+                Err(e) => vec![Err(StorageError::backend(
+                    "fs",
+                    format!("listing task failed: {e}"),
+                ))],
+            }
+        })
+        .flat_map(stream::iter)
+        .boxed()
+    }
+
+    async fn check(&self) -> Result<()> {
+        let (mut file, temp) = self.create_temp().await?;
+        file.write_all(PROBE)
+            .await
+            .map_err(|e| backend("write", temp.path(), e))?;
+        file.sync_all()
+            .await
+            .map_err(|e| backend("sync", temp.path(), e))?;
+        drop(file);
+        let read = tokio::fs::read(temp.path())
+            .await
+            .map_err(|e| backend("read", temp.path(), e))?;
+        if read != PROBE {
+            return Err(backend(
+                "read",
+                temp.path(),
+                io::Error::other("probe file read back differently"),
+            ));
+        }
+        tokio::fs::remove_file(temp.path())
+            .await
+            .map_err(|e| backend("remove", temp.path(), e))?;
+        temp.disarm();
+        Ok(())
+    }
+}
+
+/// Lists the objects under `prefix`, reading only the directories that can hold them.
+fn list_blocking(root: &Path, prefix: &ListPrefix) -> Vec<Result<ListEntry>> {
+    let mut out = Vec::new();
+    match prefix {
+        ListPrefix::All => walk(root, String::new(), &mut out),
+        ListPrefix::Module(module) => {
+            let escaped = module.escaped();
+            let mut dir = root.to_path_buf();
+            dir.extend(escaped.split('/'));
+            let versions = dir.join("@v");
+            match std::fs::read_dir(&versions) {
+                Ok(entries) => {
+                    for entry in entries {
+                        match entry {
+                            Ok(entry) => add_entry(&entry, &format!("{escaped}/@v/"), &mut out),
+                            Err(e) => out.push(Err(backend("read directory", &versions, e))),
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => out.push(Err(backend("read directory", &versions, e))),
+            }
+            let latest = dir.join("@latest");
+            match std::fs::symlink_metadata(&latest) {
+                Ok(md) if md.is_file() => {
+                    push_key(&format!("{escaped}/@latest"), &latest, &md, &mut out)
+                }
+                Ok(_) => {
+                    tracing::warn!(path = %latest.display(), "skipping a non-file in the store")
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => out.push(Err(backend("stat", &latest, e))),
+            }
+        }
+    }
+    out
+}
+
+/// Walks `dir` (whose path relative to the root is `rel`, ending in `/` unless empty).
+fn walk(dir: &Path, rel: String, out: &mut Vec<Result<ListEntry>>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        // Removed by someone else since we saw it.
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !rel.is_empty() => return,
+        Err(e) => return out.push(Err(backend("read directory", dir, e))),
+    };
+    for entry in entries {
+        match entry {
+            Ok(entry) => add_entry(&entry, &rel, out),
+            Err(e) => out.push(Err(backend("read directory", dir, e))),
+        }
+    }
+}
+
+fn add_entry(entry: &std::fs::DirEntry, rel: &str, out: &mut Vec<Result<ListEntry>>) {
+    let path = entry.path();
+    let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+        tracing::warn!(path = %path.display(), "skipping a non-UTF-8 name in the store");
+        return;
+    };
+    // `.tmp` (saves in progress) and anything else hidden: never a module path element.
+    if name.starts_with('.') {
+        return;
+    }
+    // Does not follow symlinks: the store never creates them.
+    let md = match entry.metadata() {
+        Ok(md) => md,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+        Err(e) => return out.push(Err(backend("stat", &path, e))),
+    };
+    if md.is_dir() {
+        walk(&path, format!("{rel}{name}/"), out);
+    } else if md.is_file() {
+        push_key(&format!("{rel}{name}"), &path, &md, out);
+    } else {
+        tracing::warn!(path = %path.display(), "skipping a non-file in the store");
+    }
+}
+
+fn push_key(rel: &str, path: &Path, md: &std::fs::Metadata, out: &mut Vec<Result<ListEntry>>) {
+    match Key::from_path(rel) {
+        Ok(key) => out.push(meta_of(path, md).map(|meta| ListEntry { key, meta })),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "skipping a file that is not a storage key")
+        }
+    }
+}

@@ -19,8 +19,12 @@ pub enum ArtifactKind {
 
 impl ArtifactKind {
     /// Every kind, in a stable order.
-    pub const ALL: [ArtifactKind; 4] =
-        [ArtifactKind::Info, ArtifactKind::Mod, ArtifactKind::Zip, ArtifactKind::ZipHash];
+    pub const ALL: [ArtifactKind; 4] = [
+        ArtifactKind::Info,
+        ArtifactKind::Mod,
+        ArtifactKind::Zip,
+        ArtifactKind::ZipHash,
+    ];
 
     /// The file extension used in GOPROXY layout (without the dot).
     pub fn extension(self) -> &'static str {
@@ -68,7 +72,11 @@ pub enum Key {
 impl Key {
     /// A per-version artifact key.
     pub fn artifact(module: &ModulePath, version: &Version, kind: ArtifactKind) -> Self {
-        Key::Artifact { module: module.clone(), version: version.clone(), kind }
+        Key::Artifact {
+            module: module.clone(),
+            version: version.clone(),
+            kind,
+        }
     }
 
     /// The module this key belongs to.
@@ -82,8 +90,17 @@ impl Key {
     /// `.` or `..` elements, ASCII only and without upper case.
     pub fn path(&self) -> String {
         match self {
-            Key::Artifact { module, version, kind } => {
-                format!("{}/@v/{}.{}", module.escaped(), version.escaped(), kind.extension())
+            Key::Artifact {
+                module,
+                version,
+                kind,
+            } => {
+                format!(
+                    "{}/@v/{}.{}",
+                    module.escaped(),
+                    version.escaped(),
+                    kind.extension()
+                )
             }
             Key::List { module } => format!("{}/@v/list", module.escaped()),
             Key::Latest { module } => format!("{}/@latest", module.escaped()),
@@ -96,21 +113,30 @@ impl Key {
             path: path.to_string(),
             reason: reason.to_string(),
         };
-        let module_of = |escaped: &str| {
-            ModulePath::from_escaped(escaped).map_err(|e| invalid(&e.to_string()))
-        };
+        let module_of =
+            |escaped: &str| ModulePath::from_escaped(escaped).map_err(|e| invalid(&e.to_string()));
         if let Some(module) = path.strip_suffix("/@latest") {
-            return Ok(Key::Latest { module: module_of(module)? });
+            return Ok(Key::Latest {
+                module: module_of(module)?,
+            });
         }
-        let (module, file) = path.split_once("/@v/").ok_or_else(|| invalid("no /@v/ or /@latest"))?;
+        let (module, file) = path
+            .split_once("/@v/")
+            .ok_or_else(|| invalid("no /@v/ or /@latest"))?;
         let module = module_of(module)?;
         if file == "list" {
             return Ok(Key::List { module });
         }
-        let (version, ext) = file.rsplit_once('.').ok_or_else(|| invalid("no extension"))?;
+        let (version, ext) = file
+            .rsplit_once('.')
+            .ok_or_else(|| invalid("no extension"))?;
         let kind = ArtifactKind::from_extension(ext).ok_or_else(|| invalid("unknown extension"))?;
         let version = Version::from_escaped(version).map_err(|e| invalid(&e.to_string()))?;
-        Ok(Key::Artifact { module, version, kind })
+        Ok(Key::Artifact {
+            module,
+            version,
+            kind,
+        })
     }
 }
 

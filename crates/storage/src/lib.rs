@@ -64,7 +64,9 @@ pub struct GetResult {
 
 impl Debug for GetResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GetResult").field("meta", &self.meta).finish_non_exhaustive()
+        f.debug_struct("GetResult")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,9 +88,10 @@ impl Debug for PutPayload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PutPayload::Bytes(b) => f.debug_tuple("Bytes").field(&b.len()).finish(),
-            PutPayload::Stream { length, .. } => {
-                f.debug_struct("Stream").field("length", length).finish_non_exhaustive()
-            }
+            PutPayload::Stream { length, .. } => f
+                .debug_struct("Stream")
+                .field("length", length)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -184,7 +187,10 @@ impl StorageError {
         store: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     ) -> Self {
-        StorageError::Backend { store, source: source.into() }
+        StorageError::Backend {
+            store,
+            source: source.into(),
+        }
     }
 
     /// True for [`StorageError::NotFound`].
@@ -267,7 +273,11 @@ pub trait StorageExt: Storage {
         if meta.size > limit {
             return Err(StorageError::backend(
                 "storage",
-                format!("{} is {} bytes, over the {limit}-byte limit for in-memory reads", key.path(), meta.size),
+                format!(
+                    "{} is {} bytes, over the {limit}-byte limit for in-memory reads",
+                    key.path(),
+                    meta.size
+                ),
             ));
         }
         let mut buf = BytesMut::with_capacity(meta.size as usize);
@@ -276,7 +286,10 @@ pub trait StorageExt: Storage {
             if (buf.len() + chunk.len()) as u64 > limit {
                 return Err(StorageError::backend(
                     "storage",
-                    format!("{} grew past the {limit}-byte limit while reading", key.path()),
+                    format!(
+                        "{} grew past the {limit}-byte limit while reading",
+                        key.path()
+                    ),
                 ));
             }
             buf.extend_from_slice(&chunk);
