@@ -8,14 +8,44 @@
 //!
 //! HTTP status codes are not chosen here: [`ServiceError`] says what went wrong, and the server
 //! maps it to a status in one place.
+//!
+//! Design decisions:
+//! - Storage is the single source of what is served: an upstream answer is validated, stored,
+//!   and then read back from storage, so every client sees exactly what is cached and a failed
+//!   store is reported as such (503) instead of being papered over.
+//! - Each artifact is fetched on its own: a `.mod` request never downloads a zip.
+//! - Zips are received into an unnamed spool file, size-capped while streaming, checked with
+//!   [`gomod::zipfile::check_zip`] (which also yields the `h1:` hash), and only then stored. The
+//!   hash is stored beside the zip (`ArtifactKind::ZipHash`) and is the zip's ETag.
+//! - The upstream chain follows GOPROXY rules (see `upstream.rs`); an answer that fails
+//!   validation is an error of the entry that sent it, so `a|b` falls through to `b`.
+//! - `list` and `@latest` are stored with their fetch time and refreshed after `list_ttl`; when
+//!   upstream fails (but does not say "not found") the stale copy is served.
+//! - Offline mode builds no HTTP client at all and answers from storage only.
 
+#![deny(missing_docs)]
+
+mod dedup;
+mod fetch;
+mod offline;
+mod online;
+mod upstream;
+mod validate;
+mod versions;
+
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use gomod::{ModulePath, Version};
-use gomodproxy_storage::{ByteStream, Storage};
+use gomodproxy_storage::{ArtifactKind, ByteStream, Key, Storage, StorageError, StorageExt};
+use sha2::{Digest, Sha256};
+
+use crate::dedup::Dedup;
+use crate::fetch::Fetcher;
+use crate::upstream::Chain;
 
 /// Whether the proxy may use the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,7 +125,8 @@ pub struct Answer {
     pub body: Body,
     /// Its exact length.
     pub size: u64,
-    /// A strong validator for ETag (content hash), when known.
+    /// A strong validator for ETag (content hash), when known, without the surrounding quotes:
+    /// the zip's `h1:` hash, or the hex SHA-256 of a small body.
     pub etag: Option<String>,
     /// True for versioned artifacts (cache forever), false for list/@latest/queries.
     pub immutable: bool,
@@ -104,7 +135,9 @@ pub struct Answer {
 }
 
 /// What went wrong, in terms the HTTP layer maps to a status.
-#[derive(Debug, thiserror::Error)]
+///
+/// Every message is one line naming what was asked and what failed, fit to be shown to a client.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ServiceError {
     /// The request itself is invalid (→ 400).
     #[error("{0}")]
@@ -121,48 +154,268 @@ pub enum ServiceError {
     /// The store failed (→ 503).
     #[error("{0}")]
     Storage(String),
+    /// The configuration is invalid (only from [`ProxyService::new`], never from a request).
+    #[error("{0}")]
+    Config(String),
 }
 
-/// The GOPROXY service over one store and one upstream chain.
+impl ServiceError {
+    fn storage(key: &Key, err: StorageError) -> Self {
+        ServiceError::Storage(format!("storage failed for {key}: {err}"))
+    }
+}
+
+/// The GOPROXY service over one store and one upstream chain. Cheap to clone (shared state).
 #[derive(Debug, Clone)]
 pub struct ProxyService {
+    inner: Arc<Inner>,
+}
+
+/// Shared state; the dedup map must be shared by every clone of the service.
+struct Inner {
     storage: Arc<dyn Storage>,
-    config: Arc<ServiceConfig>,
+    config: ServiceConfig,
+    /// `None` in offline mode: no HTTP client exists, so no request can be made.
+    fetcher: Option<Fetcher>,
+    dedup: Dedup,
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyService")
+            .field("storage", &self.storage)
+            .field("config", &self.config)
+            .field("fetcher", &self.fetcher)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProxyService {
-    /// Builds the service; fails on an invalid upstream chain.
+    /// Builds the service; fails with [`ServiceError::Config`] on an invalid upstream chain
+    /// (syntax, `direct`, an empty chain in online mode) or when the HTTP client cannot be built.
     pub fn new(storage: Arc<dyn Storage>, config: ServiceConfig) -> Result<Self, ServiceError> {
-        Ok(ProxyService { storage, config: Arc::new(config) })
+        let chain = Chain::parse(&config.upstream).map_err(ServiceError::Config)?;
+        let fetcher = match config.mode {
+            Mode::Offline => None,
+            Mode::Online => {
+                if chain.entries.is_empty() {
+                    return Err(ServiceError::Config(
+                        "online mode needs at least one upstream (set upstream, or use offline mode)".to_string(),
+                    ));
+                }
+                Some(Fetcher::new(chain, &config).map_err(ServiceError::Config)?)
+            }
+        };
+        if let Some(dir) = &config.spool_dir
+            && !dir.is_dir()
+        {
+            return Err(ServiceError::Config(format!(
+                "spool_dir {} is not a directory",
+                dir.display()
+            )));
+        }
+        Ok(ProxyService {
+            inner: Arc::new(Inner {
+                storage,
+                config,
+                fetcher,
+                dedup: Dedup::default(),
+            }),
+        })
+    }
+
+    /// The configuration the service runs with.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
     }
 
     /// `/@v/list`.
     pub async fn list(&self, module: &ModulePath) -> Result<Answer, ServiceError> {
-        todo!("{module} {:?} {:?}", self.storage, self.config)
+        match &self.inner.fetcher {
+            None => offline::list(&self.inner, module).await,
+            Some(_) => online::list(&self.inner, module).await,
+        }
     }
 
     /// `/@latest`.
     pub async fn latest(&self, module: &ModulePath) -> Result<Answer, ServiceError> {
-        todo!("{module}")
+        match &self.inner.fetcher {
+            None => offline::latest(&self.inner, module).await,
+            Some(_) => online::latest(&self.inner, module).await,
+        }
     }
 
     /// `/@v/<version>.info`.
-    pub async fn info(&self, module: &ModulePath, query: &VersionQuery) -> Result<Answer, ServiceError> {
-        todo!("{module} {query:?}")
+    pub async fn info(
+        &self,
+        module: &ModulePath,
+        query: &VersionQuery,
+    ) -> Result<Answer, ServiceError> {
+        match query {
+            VersionQuery::Canonical(version) => {
+                self.small_artifact(module, version, ArtifactKind::Info)
+                    .await
+            }
+            VersionQuery::Query(query) => {
+                online::check_query(query)?;
+                match &self.inner.fetcher {
+                    None => Err(ServiceError::NotFound(format!(
+                        "offline mode: cannot resolve {module}@{query}: it is not a canonical version and \
+                         resolving it needs upstream"
+                    ))),
+                    Some(fetcher) => online::query_info(&self.inner, fetcher, module, query).await,
+                }
+            }
+        }
     }
 
     /// `/@v/<version>.mod`.
-    pub async fn go_mod(&self, module: &ModulePath, version: &Version) -> Result<Answer, ServiceError> {
-        todo!("{module} {version}")
+    pub async fn go_mod(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<Answer, ServiceError> {
+        self.small_artifact(module, version, ArtifactKind::Mod)
+            .await
     }
 
     /// `/@v/<version>.zip`.
-    pub async fn zip(&self, module: &ModulePath, version: &Version) -> Result<Answer, ServiceError> {
-        todo!("{module} {version}")
+    pub async fn zip(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<Answer, ServiceError> {
+        check_pair(module, version)?;
+        let key = Key::artifact(module, version, ArtifactKind::Zip);
+        if let Some(answer) = stored_zip(&self.inner, module, version).await? {
+            return Ok(answer);
+        }
+        if self.inner.fetcher.is_none() {
+            return Err(offline::miss(module, version, ArtifactKind::Zip));
+        }
+        let inner = self.inner.clone();
+        let (m, v) = (module.clone(), version.clone());
+        self.inner
+            .dedup
+            .run(&key, move || online::fetch_zip(inner, m, v))
+            .await?;
+        stored_zip(&self.inner, module, version)
+            .await?
+            .ok_or_else(|| vanished(&key))
     }
 
     /// Readiness: the store answers its probe.
     pub async fn ready(&self) -> Result<(), ServiceError> {
-        todo!()
+        self.inner
+            .storage
+            .check()
+            .await
+            .map_err(|e| ServiceError::Storage(format!("storage is not ready: {e}")))
     }
+
+    async fn small_artifact(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+        kind: ArtifactKind,
+    ) -> Result<Answer, ServiceError> {
+        check_pair(module, version)?;
+        let key = Key::artifact(module, version, kind);
+        let limit = self.inner.small_limit(kind);
+        if let Some(answer) = stored_small(&self.inner, &key, limit, true).await? {
+            return Ok(answer);
+        }
+        if self.inner.fetcher.is_none() {
+            return Err(offline::miss(module, version, kind));
+        }
+        let inner = self.inner.clone();
+        let (m, v) = (module.clone(), version.clone());
+        self.inner
+            .dedup
+            .run(&key, move || {
+                online::fetch_small_artifact(inner, m, v, kind)
+            })
+            .await?;
+        stored_small(&self.inner, &key, limit, true)
+            .await?
+            .ok_or_else(|| vanished(&key))
+    }
+}
+
+impl Inner {
+    fn small_limit(&self, kind: ArtifactKind) -> u64 {
+        match kind {
+            ArtifactKind::Mod => self.config.max_mod_size,
+            _ => self.config.max_info_size,
+        }
+    }
+}
+
+/// Reads a small stored object as an answer; `None` if it is not stored.
+async fn stored_small(
+    inner: &Inner,
+    key: &Key,
+    limit: u64,
+    immutable: bool,
+) -> Result<Option<Answer>, ServiceError> {
+    match inner.storage.get_bytes(key, limit).await {
+        Ok((meta, bytes)) => Ok(Some(Answer {
+            size: bytes.len() as u64,
+            etag: Some(sha256_etag(&bytes)),
+            body: Body::Bytes(bytes),
+            immutable,
+            modified: Some(meta.modified),
+        })),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(ServiceError::storage(key, e)),
+    }
+}
+
+/// Opens a stored zip as a streamed answer, with its recorded `h1:` hash as the ETag.
+async fn stored_zip(
+    inner: &Inner,
+    module: &ModulePath,
+    version: &Version,
+) -> Result<Option<Answer>, ServiceError> {
+    let key = Key::artifact(module, version, ArtifactKind::Zip);
+    let got = match inner.storage.get(&key).await {
+        Ok(got) => got,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(ServiceError::storage(&key, e)),
+    };
+    let hash_key = Key::artifact(module, version, ArtifactKind::ZipHash);
+    // A zip placed in storage by other means may have no hash: serve it without an ETag.
+    let etag = match inner.storage.get_bytes(&hash_key, 1024).await {
+        Ok((_, hash)) => std::str::from_utf8(&hash)
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty()),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(ServiceError::storage(&hash_key, e)),
+    };
+    Ok(Some(Answer {
+        size: got.meta.size,
+        body: Body::Stream(got.body),
+        etag,
+        immutable: true,
+        modified: Some(got.meta.modified),
+    }))
+}
+
+/// Rejects a version that cannot belong to the module (`example.com/m@v2.0.0`, `…/v2@v1.0.0`):
+/// no upstream may be asked for it and nothing stored under it. "Not found" as proxy.golang.org
+/// answers, so that a client's `,` chain behaves as it would there.
+fn check_pair(module: &ModulePath, version: &Version) -> Result<(), ServiceError> {
+    module
+        .check_version(version)
+        .map_err(|e| ServiceError::NotFound(format!("{module}@{version}: {e}")))
+}
+
+fn vanished(key: &Key) -> ServiceError {
+    ServiceError::Storage(format!("storage lost {key} right after it was stored"))
+}
+
+/// A strong validator for a small body.
+pub(crate) fn sha256_etag(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }

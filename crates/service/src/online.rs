@@ -1,0 +1,366 @@
+//! Online mode: fetching from the upstream chain, validating and storing.
+//!
+//! The `fetch_*` functions run inside a [`crate::dedup::Dedup`] task: they own their arguments,
+//! store what they got, and return only whether that worked; the callers then serve from storage.
+
+use std::io::{Seek, SeekFrom};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use gomod::zipfile::{ZipLimits, check_zip};
+use gomod::{ModulePath, Version};
+use gomodproxy_storage::{ArtifactKind, Key, ObjectMeta, PutPayload, StorageExt};
+use tokio::io::AsyncReadExt;
+use tracing::warn;
+
+use crate::fetch::{FetchError, Fetcher, Sink};
+use crate::upstream::Source;
+use crate::{Answer, Body, Inner, ServiceError, sha256_etag, stored_small, validate};
+
+impl From<FetchError> for ServiceError {
+    fn from(err: FetchError) -> Self {
+        match err {
+            FetchError::NotFound(m) => ServiceError::NotFound(m),
+            FetchError::Timeout(m) => ServiceError::UpstreamTimeout(m),
+            FetchError::Bad(m) => ServiceError::BadUpstream(m),
+            FetchError::Local(m) => ServiceError::Storage(m),
+        }
+    }
+}
+
+fn fetcher(inner: &Inner) -> Result<&Fetcher, ServiceError> {
+    // Only reachable through the online paths, which checked for a fetcher first.
+    inner
+        .fetcher
+        .as_ref()
+        .ok_or_else(|| ServiceError::NotFound("offline mode: upstream is not used".to_string()))
+}
+
+/// Turns a validation failure of one upstream's answer into that entry's error.
+fn rejected(source: &Source, rel: &str, what: &str, reason: &str) -> FetchError {
+    warn!(upstream = %source, path = rel, reason, "rejected invalid {what} from upstream");
+    FetchError::Bad(format!(
+        "invalid {what} from upstream {source} for {rel}: {reason}"
+    ))
+}
+
+/// Fetches, validates and stores the `.info` or `.mod` of a canonical version.
+pub(crate) async fn fetch_small_artifact(
+    inner: Arc<Inner>,
+    module: ModulePath,
+    version: Version,
+    kind: ArtifactKind,
+) -> Result<(), ServiceError> {
+    let key = Key::artifact(&module, &version, kind);
+    // A request that missed just before the previous fetch finished lands here: don't refetch.
+    if inner
+        .storage
+        .exists(&key)
+        .await
+        .map_err(|e| ServiceError::storage(&key, e))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let fetcher = fetcher(&inner)?;
+    let rel = key.path();
+    let limit = inner.small_limit(kind);
+    let body = fetcher
+        .walk(|source| {
+            let (rel, version) = (&rel, &version);
+            async move {
+                let body = fetcher.get_bytes(&source, rel, limit).await?;
+                let checked = match kind {
+                    ArtifactKind::Info => validate::info_for(version, &body),
+                    _ => validate::go_mod(&body),
+                };
+                checked.map_err(|reason| {
+                    rejected(&source, rel, &format!(".{}", kind.extension()), &reason)
+                })?;
+                Ok(body)
+            }
+        })
+        .await?;
+    inner
+        .storage
+        .put_bytes(&key, body)
+        .await
+        .map_err(|e| ServiceError::storage(&key, e))?;
+    Ok(())
+}
+
+/// A zip received and checked, not yet stored.
+struct Spooled {
+    file: std::fs::File,
+    len: u64,
+    h1: String,
+}
+
+fn new_spool(inner: &Inner) -> Result<std::fs::File, FetchError> {
+    let file = match &inner.config.spool_dir {
+        Some(dir) => tempfile::tempfile_in(dir),
+        None => tempfile::tempfile(),
+    };
+    file.map_err(|e| FetchError::Local(format!("cannot create a spool file: {e}")))
+}
+
+/// Fetches a zip into a spool file, checks it (structure, limits, `h1:`), and stores its hash
+/// and then the zip itself, so a stored zip always has its hash.
+pub(crate) async fn fetch_zip(
+    inner: Arc<Inner>,
+    module: ModulePath,
+    version: Version,
+) -> Result<(), ServiceError> {
+    let key = Key::artifact(&module, &version, ArtifactKind::Zip);
+    if inner
+        .storage
+        .exists(&key)
+        .await
+        .map_err(|e| ServiceError::storage(&key, e))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let fetcher = fetcher(&inner)?;
+    let rel = key.path();
+    let limit = inner.config.max_zip_size;
+    let spooled = fetcher
+        .walk(|source| {
+            let (inner, rel, module, version) = (&inner, &rel, &module, &version);
+            async move {
+                let mut sink = Sink::File(tokio::fs::File::from_std(new_spool(inner)?));
+                let len = fetcher.get(&source, rel, limit, &mut sink).await?;
+                let Sink::File(file) = sink else {
+                    return Err(FetchError::Local(
+                        "internal error: spool sink became memory".to_string(),
+                    ));
+                };
+                let mut file = file.into_std().await;
+                let (m, v) = (module.clone(), version.clone());
+                let (file, checked) = tokio::task::spawn_blocking(move || {
+                    let checked = file
+                        .seek(SeekFrom::Start(0))
+                        .map_err(|e| format!("cannot rewind the spool file: {e}"))
+                        .map(|_| check_zip(&mut file, &m, &v, &ZipLimits::default()));
+                    (file, checked)
+                })
+                .await
+                .map_err(|e| FetchError::Local(format!("zip check task failed: {e}")))?;
+                let summary = checked.map_err(FetchError::Local)?.map_err(|e| {
+                    // Reading our own spool file failed: not upstream's fault.
+                    if let gomod::Error::Io { .. } = e {
+                        return FetchError::Local(format!("checking the spooled zip: {e}"));
+                    }
+                    let reason = e.to_string();
+                    let reason = reason
+                        .strip_prefix("invalid module zip: ")
+                        .unwrap_or(&reason);
+                    rejected(&source, rel, "module zip", reason)
+                })?;
+                Ok(Spooled {
+                    file,
+                    len,
+                    h1: summary.h1,
+                })
+            }
+        })
+        .await?;
+
+    let hash_key = Key::artifact(&module, &version, ArtifactKind::ZipHash);
+    inner
+        .storage
+        .put_bytes(&hash_key, Bytes::from(spooled.h1.clone()))
+        .await
+        .map_err(|e| ServiceError::storage(&hash_key, e))?;
+    let mut file = tokio::fs::File::from_std(spooled.file);
+    tokio::io::AsyncSeekExt::seek(&mut file, SeekFrom::Start(0))
+        .await
+        .map_err(|e| {
+            ServiceError::Storage(format!("cannot rewind the spool file of {key}: {e}"))
+        })?;
+    let stream =
+        tokio_util::io::ReaderStream::with_capacity(file.take(spooled.len), 256 * 1024).boxed();
+    inner
+        .storage
+        .put(
+            &key,
+            PutPayload::Stream {
+                stream,
+                length: Some(spooled.len),
+            },
+        )
+        .await
+        .map_err(|e| ServiceError::storage(&key, e))?;
+    Ok(())
+}
+
+/// Whether a stored mutable record is young enough to serve without asking upstream.
+fn is_fresh(inner: &Inner, meta: &ObjectMeta) -> bool {
+    // A store time in the future (clock skew) counts as fresh rather than as infinitely old.
+    SystemTime::now()
+        .duration_since(meta.modified)
+        .map_or(true, |age| age < inner.config.list_ttl)
+}
+
+/// Which mutable record.
+#[derive(Clone, Copy)]
+enum Mutable {
+    List,
+    Latest,
+}
+
+/// `list` and `@latest`: fresh cache, else upstream (stored), else the stale cache if upstream
+/// failed without saying "not found".
+async fn mutable(
+    inner: &Arc<Inner>,
+    module: &ModulePath,
+    which: Mutable,
+) -> Result<Answer, ServiceError> {
+    let key = match which {
+        Mutable::List => Key::List {
+            module: module.clone(),
+        },
+        Mutable::Latest => Key::Latest {
+            module: module.clone(),
+        },
+    };
+    let limit = inner.config.max_info_size;
+    let cached = inner
+        .storage
+        .exists(&key)
+        .await
+        .map_err(|e| ServiceError::storage(&key, e))?;
+    if let Some(meta) = &cached
+        && is_fresh(inner, meta)
+        && let Some(answer) = stored_small(inner, &key, limit, false).await?
+    {
+        return Ok(answer);
+    }
+    let task_inner = inner.clone();
+    let task_key = key.clone();
+    let fetched = inner
+        .dedup
+        .run(&key, move || fetch_mutable(task_inner, task_key, which))
+        .await;
+    match fetched {
+        Ok(()) => {}
+        Err(err @ (ServiceError::BadUpstream(_) | ServiceError::UpstreamTimeout(_)))
+            if cached.is_some() =>
+        {
+            if let Some(answer) = stored_small(inner, &key, limit, false).await? {
+                warn!(key = %key, error = %err, "upstream failed; serving the stale cached copy");
+                return Ok(answer);
+            }
+            return Err(err);
+        }
+        Err(err) => return Err(err),
+    }
+    stored_small(inner, &key, limit, false)
+        .await?
+        .ok_or_else(|| crate::vanished(&key))
+}
+
+async fn fetch_mutable(inner: Arc<Inner>, key: Key, which: Mutable) -> Result<(), ServiceError> {
+    // Someone refreshed it while this request was deciding to: serve theirs.
+    if let Some(meta) = inner
+        .storage
+        .exists(&key)
+        .await
+        .map_err(|e| ServiceError::storage(&key, e))?
+        && is_fresh(&inner, &meta)
+    {
+        return Ok(());
+    }
+    let fetcher = fetcher(&inner)?;
+    let rel = key.path();
+    let limit = inner.config.max_info_size;
+    let body = fetcher
+        .walk(|source| {
+            let (rel, module) = (&rel, key.module());
+            async move {
+                let body = fetcher.get_bytes(&source, rel, limit).await?;
+                match which {
+                    Mutable::List => Ok(Bytes::from(validate::list(module, &body))),
+                    Mutable::Latest => {
+                        validate::info_of(module, &body)
+                            .map_err(|reason| rejected(&source, rel, "@latest", &reason))?;
+                        Ok(body)
+                    }
+                }
+            }
+        })
+        .await?;
+    inner
+        .storage
+        .put_bytes(&key, body)
+        .await
+        .map_err(|e| ServiceError::storage(&key, e))?;
+    Ok(())
+}
+
+/// `/@v/list` online.
+pub(crate) async fn list(inner: &Arc<Inner>, module: &ModulePath) -> Result<Answer, ServiceError> {
+    mutable(inner, module, Mutable::List).await
+}
+
+/// `/@latest` online.
+pub(crate) async fn latest(
+    inner: &Arc<Inner>,
+    module: &ModulePath,
+) -> Result<Answer, ServiceError> {
+    mutable(inner, module, Mutable::Latest).await
+}
+
+/// Rejects a version query that cannot be put in an upstream URL or file path safely (the same
+/// set `gomod::request` accepts). Branch names with `/` never reach a proxy (the go command
+/// resolves them itself), so the set can be strict.
+pub(crate) fn check_query(query: &str) -> Result<(), ServiceError> {
+    let ok = !query.is_empty()
+        && query.len() <= 256
+        && !query.starts_with(['.', '-'])
+        && query
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::BadRequest(format!(
+            "invalid version query {query:?}"
+        )))
+    }
+}
+
+/// A non-canonical `.info` query: passed to upstream, validated, served, never stored.
+pub(crate) async fn query_info(
+    inner: &Inner,
+    fetcher: &Fetcher,
+    module: &ModulePath,
+    query: &str,
+) -> Result<Answer, ServiceError> {
+    let rel = format!(
+        "{}/@v/{}.info",
+        module.escaped(),
+        gomod::escape::escape(query)
+    );
+    let limit = inner.config.max_info_size;
+    let body = fetcher
+        .walk(|source| {
+            let rel = &rel;
+            async move {
+                let body = fetcher.get_bytes(&source, rel, limit).await?;
+                validate::info_of(module, &body)
+                    .map_err(|reason| rejected(&source, rel, ".info", &reason))?;
+                Ok(body)
+            }
+        })
+        .await?;
+    Ok(Answer {
+        size: body.len() as u64,
+        etag: Some(sha256_etag(&body)),
+        body: Body::Bytes(body),
+        immutable: false,
+        modified: Some(SystemTime::now()),
+    })
+}

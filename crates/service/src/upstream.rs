@@ -1,0 +1,252 @@
+//! The upstream chain, parsed from GOPROXY syntax.
+//!
+//! The rules follow the go command (`cmd/go/internal/modfetch/proxy.go`): the separator *after*
+//! an entry decides whether a failure of that entry falls through to the next one (`,` only on
+//! "not found", `|` on any error); an entry containing `.`, `:` or `/` but no `:/` gets `https://`
+//! prepended; `off` ends the chain; trailing `/` is trimmed.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use reqwest::Url;
+
+/// Where one entry of the chain gets its answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A GOPROXY over HTTP(S); the URL has no trailing `/`.
+    Http(Url),
+    /// A directory in GOPROXY layout (`file:///dir`).
+    File(PathBuf),
+    /// `off`: every lookup fails as "not found", like `GOPROXY=off` in the go command.
+    Off,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // Url keeps a lone `/` path for bare hosts; show what the user configured instead.
+            Source::Http(url) => f.write_str(url.as_str().trim_end_matches('/')),
+            Source::File(dir) => write!(f, "file://{}", dir.display()),
+            Source::Off => f.write_str("off"),
+        }
+    }
+}
+
+/// One entry of the chain and what to do when it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// Where to ask.
+    pub(crate) source: Source,
+    /// True when the entry was followed by `|`: fall through to the next on any error, not only
+    /// on "not found".
+    pub(crate) fall_back_on_error: bool,
+}
+
+/// The parsed upstream chain, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Chain {
+    pub(crate) entries: Vec<Entry>,
+}
+
+impl Chain {
+    /// Parses a GOPROXY-style list. An empty list is allowed here; the caller decides whether
+    /// the mode needs an upstream.
+    pub(crate) fn parse(spec: &str) -> Result<Chain, String> {
+        let mut entries = Vec::new();
+        let mut rest = spec;
+        while !rest.is_empty() {
+            let (item, fall_back_on_error) = match rest.find([',', '|']) {
+                Some(i) => {
+                    let item = &rest[..i];
+                    let sep = rest.as_bytes()[i];
+                    rest = &rest[i + 1..];
+                    (item, sep == b'|')
+                }
+                None => {
+                    let item = rest;
+                    rest = "";
+                    (item, false)
+                }
+            };
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
+            match item {
+                "off" => {
+                    // Like the go command: `off` always fails hard, so nothing after it is
+                    // reachable.
+                    entries.push(Entry {
+                        source: Source::Off,
+                        fall_back_on_error,
+                    });
+                    break;
+                }
+                "direct" => {
+                    return Err(format!(
+                        "upstream {spec:?}: \"direct\" (fetching from version control) is not \
+                         supported yet; list proxy URLs or file:// directories only"
+                    ));
+                }
+                "noproxy" => {
+                    return Err(format!(
+                        "upstream {spec:?}: \"noproxy\" is not a valid upstream"
+                    ));
+                }
+                _ => {}
+            }
+            let source = parse_source(item).map_err(|e| format!("upstream {spec:?}: {e}"))?;
+            entries.push(Entry {
+                source,
+                fall_back_on_error,
+            });
+        }
+        Ok(Chain { entries })
+    }
+}
+
+fn parse_source(item: &str) -> Result<Source, String> {
+    let mut text = item.to_string();
+    // Single words are reserved for keywords; anything with a scheme or an absolute path must be
+    // a full URL; everything else is a host (and path) that gets https://.
+    if text.contains(['.', ':', '/']) && !text.contains(":/") && !text.starts_with('/') {
+        text = format!("https://{text}");
+    }
+    if !text.contains(":/") {
+        return Err(format!("invalid proxy URL {item:?}: missing scheme"));
+    }
+    let mut url = Url::parse(&text).map_err(|e| format!("invalid proxy URL {item:?}: {e}"))?;
+    match url.scheme() {
+        "http" | "https" => {
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(format!("invalid proxy URL {item:?}: no host"));
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err(format!(
+                    "invalid proxy URL {item:?}: query or fragment not allowed"
+                ));
+            }
+            let path = url.path().trim_end_matches('/').to_string();
+            url.set_path(&path);
+            Ok(Source::Http(url))
+        }
+        "file" => {
+            let dir = url
+                .to_file_path()
+                .map_err(|()| format!("invalid proxy URL {item:?}: not a local absolute path"))?;
+            Ok(Source::File(dir))
+        }
+        other => Err(format!(
+            "invalid proxy URL {item:?}: unsupported scheme {other:?}"
+        )),
+    }
+}
+
+impl Source {
+    /// The URL of `rel` (a GOPROXY-layout path such as `example.com/m/@v/v1.0.0.zip`) on an
+    /// HTTP source.
+    pub(crate) fn http_url(base: &Url, rel: &str) -> Result<Url, String> {
+        let text = format!("{}/{rel}", base.as_str().trim_end_matches('/'));
+        Url::parse(&text).map_err(|e| format!("cannot build upstream URL {text:?}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(url: &str) -> Source {
+        Source::Http(Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn separators_decide_fallthrough() {
+        let chain = Chain::parse("https://a.example,https://b.example|https://c.example").unwrap();
+        assert_eq!(
+            chain.entries,
+            vec![
+                Entry {
+                    source: http("https://a.example"),
+                    fall_back_on_error: false
+                },
+                Entry {
+                    source: http("https://b.example"),
+                    fall_back_on_error: true
+                },
+                Entry {
+                    source: http("https://c.example"),
+                    fall_back_on_error: false
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn scheme_is_added_and_slash_trimmed() {
+        let chain = Chain::parse("proxy.example.com/sub/ , 127.0.0.1:8080").unwrap();
+        assert_eq!(
+            chain.entries[0].source.to_string(),
+            "https://proxy.example.com/sub"
+        );
+        assert_eq!(
+            chain.entries[1].source.to_string(),
+            "https://127.0.0.1:8080"
+        );
+        let chain = Chain::parse("http://127.0.0.1:1234/").unwrap();
+        assert_eq!(chain.entries[0].source.to_string(), "http://127.0.0.1:1234");
+    }
+
+    #[test]
+    fn file_and_off() {
+        let chain = Chain::parse("file:///tmp/x,off,https://never.example").unwrap();
+        assert_eq!(chain.entries.len(), 2);
+        assert_eq!(
+            chain.entries[0].source,
+            Source::File(PathBuf::from("/tmp/x"))
+        );
+        assert_eq!(chain.entries[1].source, Source::Off);
+    }
+
+    #[test]
+    fn empty_entries_are_skipped() {
+        assert_eq!(Chain::parse("").unwrap().entries, vec![]);
+        assert_eq!(Chain::parse(" , |").unwrap().entries, vec![]);
+    }
+
+    #[test]
+    fn invalid_entries_are_rejected() {
+        let err = Chain::parse("https://a.example,direct").unwrap_err();
+        assert!(err.contains("direct"), "{err}");
+        assert!(
+            Chain::parse("proxy")
+                .unwrap_err()
+                .contains("missing scheme")
+        );
+        assert!(
+            Chain::parse("/abs/dir")
+                .unwrap_err()
+                .contains("missing scheme")
+        );
+        assert!(
+            Chain::parse("ftp://x.example")
+                .unwrap_err()
+                .contains("unsupported scheme")
+        );
+        assert!(
+            Chain::parse("https://x.example/?a=b")
+                .unwrap_err()
+                .contains("query")
+        );
+        assert!(Chain::parse("noproxy").is_err());
+    }
+
+    #[test]
+    fn urls_are_joined_under_the_base_path() {
+        let base = Url::parse("https://h.example/sub").unwrap();
+        let url = Source::http_url(&base, "example.com/!m/@v/v1.0.0+incompatible.zip").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://h.example/sub/example.com/!m/@v/v1.0.0+incompatible.zip"
+        );
+    }
+}
