@@ -1,1 +1,45 @@
-fn main() {}
+//! The `gomodproxy` binary: parses the command line, loads the configuration and runs the
+//! subcommand. Errors are printed as one line (the whole cause chain) with a non-zero exit:
+//! 2 for configuration errors, 1 for everything else.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use gomodproxy::cli::{Cli, Command, ConfigCommand};
+use gomodproxy::config::{Config, ConfigError, env_vars};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args.config.as_deref()),
+        Command::Config(ConfigCommand::Check(args)) => config_check(args.config.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("gomodproxy: error: {err:#}");
+            if err.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+    Config::load(file, env_vars(std::env::vars_os())?)
+}
+
+fn config_check(file: Option<&Path>) -> anyhow::Result<()> {
+    let config = load(file)?;
+    print!("{}", config.to_toml()?);
+    Ok(())
+}
+
+fn serve(file: Option<&Path>) -> anyhow::Result<()> {
+    let config = load(file)?;
+    gomodproxy::logging::init(&config.log)?;
+    actix_web::rt::System::new().block_on(gomodproxy::serve::serve(config))
+}

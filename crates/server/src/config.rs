@@ -1,0 +1,606 @@
+//! The server's configuration: one typed struct, loaded from built-in defaults, then a TOML file,
+//! then `GOMODPROXY_*` environment variables.
+//!
+//! Precedence is field by field: an environment variable overrides the same key from the file,
+//! and a key set nowhere keeps its default. Environment names map to keys by dropping the
+//! `GOMODPROXY_` prefix, lower-casing, and reading `__` as the nesting separator
+//! (`GOMODPROXY_STORAGE__FS__ROOT` → `storage.fs.root`), so every key is lower snake_case.
+//!
+//! Every struct denies unknown fields: a misspelt key in the file or in a `GOMODPROXY_*`
+//! variable is an error that names the key and where it came from, never a silently ignored
+//! setting. The service-layer defaults (timeouts, sizes, TTL) come from
+//! [`ServiceConfig::default`], so the two layers cannot disagree.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gomodproxy_service::{Mode as ServiceMode, ProxyService, ServiceConfig};
+use gomodproxy_storage::Storage;
+use gomodproxy_storage::memory::InMemory;
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the environment variables that set configuration keys.
+pub const ENV_PREFIX: &str = "GOMODPROXY_";
+
+/// Separator of nested keys in environment variable names.
+const ENV_SEPARATOR: &str = "__";
+
+/// The whole configuration of `gomodproxy serve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`IP:PORT`; port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// `online` (storage, then upstream) or `offline` (storage only, never the network).
+    pub mode: Mode,
+    /// Upstream chain in GOPROXY syntax (`https://a,https://b|file:///dir`).
+    pub upstream: String,
+    /// How long a cached `list` / `@latest` is served before upstream is asked again; also the
+    /// `max-age` of those responses.
+    #[serde(with = "humantime_serde")]
+    pub list_ttl: Duration,
+    /// Where zips are spooled for validation before they are stored (default: the OS temp dir).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spool_dir: Option<PathBuf>,
+    /// On SIGTERM/SIGINT, how long in-flight requests may run before they are cut.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// HTTP worker threads; 0 means one per CPU.
+    pub workers: usize,
+    /// Where artifacts are stored.
+    pub storage: StorageConfig,
+    /// How upstream is fetched.
+    pub fetch: FetchConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let service = ServiceConfig::default();
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            mode: Mode::from(service.mode),
+            upstream: service.upstream,
+            list_ttl: service.list_ttl,
+            spool_dir: service.spool_dir,
+            shutdown_timeout: Duration::from_secs(30),
+            workers: 0,
+            storage: StorageConfig::default(),
+            fetch: FetchConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Whether the proxy may use the network (`mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum Mode {
+    /// Storage first, then upstream.
+    Online,
+    /// Storage only.
+    Offline,
+}
+
+impl From<ServiceMode> for Mode {
+    fn from(mode: ServiceMode) -> Self {
+        match mode {
+            ServiceMode::Online => Mode::Online,
+            ServiceMode::Offline => Mode::Offline,
+        }
+    }
+}
+
+impl From<Mode> for ServiceMode {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Online => ServiceMode::Online,
+            Mode::Offline => ServiceMode::Offline,
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Online => "online",
+            Mode::Offline => "offline",
+        })
+    }
+}
+
+/// `[storage]`: which backend, and one section of settings per backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The backend (`type = "fs"`).
+    #[serde(rename = "type")]
+    pub kind: StorageKind,
+    /// `[storage.fs]`, used when `type = "fs"`.
+    pub fs: FsConfig,
+}
+
+/// Every storage backend the project knows of; [`StorageKind::is_built`] says which ones this
+/// binary can open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum StorageKind {
+    /// Files under a directory.
+    #[default]
+    Fs,
+    /// An embedded sled database.
+    Sled,
+    /// A Redis server.
+    Redis,
+    /// An S3-compatible object store.
+    S3,
+}
+
+impl StorageKind {
+    /// Whether this binary contains the backend. Keep in step with `backend::open`.
+    pub fn is_built(self) -> bool {
+        matches!(self, StorageKind::Fs)
+    }
+}
+
+impl fmt::Display for StorageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StorageKind::Fs => "fs",
+            StorageKind::Sled => "sled",
+            StorageKind::Redis => "redis",
+            StorageKind::S3 => "s3",
+        })
+    }
+}
+
+/// `[storage.fs]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FsConfig {
+    /// The directory holding the GOPROXY-layout tree.
+    pub root: PathBuf,
+}
+
+impl Default for FsConfig {
+    fn default() -> Self {
+        FsConfig {
+            root: PathBuf::from("./data"),
+        }
+    }
+}
+
+/// `[fetch]`: how upstream is asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchConfig {
+    /// Connect timeout of an upstream request.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Longest wait for response headers, and longest silence while reading a body.
+    #[serde(with = "humantime_serde")]
+    pub read_timeout: Duration,
+    /// Retries of an upstream GET after a connection error, timeout or 5xx.
+    pub retries: u32,
+    /// First retry delay; doubles each time.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+    /// Largest zip accepted from upstream, in bytes.
+    pub max_zip_size: u64,
+    /// Largest `.mod` accepted from upstream, in bytes.
+    pub max_mod_size: u64,
+    /// Largest `.info` / `list` / `@latest` accepted from upstream, in bytes.
+    pub max_info_size: u64,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        let s = ServiceConfig::default();
+        FetchConfig {
+            connect_timeout: s.connect_timeout,
+            read_timeout: s.read_timeout,
+            retries: s.retries,
+            retry_backoff: s.retry_backoff,
+            max_zip_size: s.max_zip_size,
+            max_mod_size: s.max_mod_size,
+            max_info_size: s.max_info_size,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter (`info`, `warn,gomodproxy=debug`); `RUST_LOG`, when set, wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".to_string(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Deserializes keyword enums from their lower-case names, with an error that lists the
+/// accepted names (serde's own message through the `config` crate does not).
+macro_rules! keywords {
+    ($ty:ty { $($name:literal => $variant:expr),+ $(,)? }) => {
+        impl TryFrom<String> for $ty {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, String> {
+                match value.as_str() {
+                    $($name => Ok($variant),)+
+                    _ => Err(format!(
+                        "`{value}` is not one of: {}",
+                        [$($name),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+keywords!(Mode { "online" => Mode::Online, "offline" => Mode::Offline });
+keywords!(StorageKind {
+    "fs" => StorageKind::Fs,
+    "sled" => StorageKind::Sled,
+    "redis" => StorageKind::Redis,
+    "s3" => StorageKind::S3,
+});
+keywords!(LogFormat { "text" => LogFormat::Text, "json" => LogFormat::Json });
+
+/// Where a bad setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The TOML file.
+    File(PathBuf),
+    /// One environment variable.
+    EnvVar(String),
+    /// The `GOMODPROXY_*` variables, when the culprit could not be singled out.
+    Env,
+    /// A combination of settings.
+    Settings,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "config file {}", path.display()),
+            Origin::EnvVar(name) => write!(f, "environment variable {name}"),
+            Origin::Env => write!(f, "environment ({ENV_PREFIX}*)"),
+            Origin::Settings => write!(f, "configuration"),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded. `Display` names the key and its origin.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A key no struct has.
+    #[error("{origin}: unknown key `{key}`{expected}")]
+    UnknownKey {
+        /// Where it was set.
+        origin: Origin,
+        /// The full dotted key.
+        key: String,
+        /// `" (expected one of …)"`, or empty.
+        expected: String,
+    },
+    /// The file could not be read or parsed, or a value has the wrong type or form (the
+    /// message of the `config` crate names the key).
+    #[error("{origin}: {error}")]
+    Source {
+        /// Where it was set.
+        origin: Origin,
+        /// What the `config` crate reported (shown in this error's message, hence not its
+        /// `source()`, so that a printed cause chain does not repeat it).
+        error: Box<config::ConfigError>,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("{origin}: invalid `{key}`: {reason}")]
+    Invalid {
+        /// Where it was set (the file, the variable, or [`Origin::Settings`]).
+        origin: Origin,
+        /// The dotted key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// An environment variable of ours whose name or value is not Unicode.
+    #[error("environment variable {name}: value is not valid Unicode")]
+    NotUnicode {
+        /// The variable's name (lossily decoded).
+        name: String,
+    },
+}
+
+impl Config {
+    /// Loads defaults, then `file` (TOML) if given, then the `GOMODPROXY_*` entries of `env`,
+    /// and validates the result.
+    ///
+    /// `env` is passed in rather than read here so that tests need not touch the process
+    /// environment; the binary passes [`std::env::vars_os`] through [`env_vars`].
+    pub fn load<I>(file: Option<&Path>, env: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let env: BTreeMap<String, String> =
+            env.into_iter().filter(|(name, _)| is_ours(name)).collect();
+
+        // The file alone first, so that an error in it is blamed on it and not on the
+        // environment merged on top.
+        let file_source = file.map(|path| {
+            config::File::from(path)
+                .format(config::FileFormat::Toml)
+                .required(true)
+        });
+        if let Some(source) = &file_source {
+            let path = file.map(Path::to_path_buf).unwrap_or_default();
+            config::Config::builder()
+                .add_source(source.clone())
+                .build()
+                .and_then(|c| c.try_deserialize::<Config>())
+                .map_err(|e| classify(e, Origin::File(path), &BTreeMap::new()))?;
+        }
+
+        let mut builder = config::Config::builder();
+        if let Some(source) = file_source {
+            builder = builder.add_source(source);
+        }
+        let environment = config::Environment::with_prefix(ENV_PREFIX.trim_end_matches('_'))
+            .prefix_separator("_")
+            .separator(ENV_SEPARATOR)
+            .try_parsing(true)
+            .source(Some(env.clone().into_iter().collect()));
+        let config: Config = builder
+            .add_source(environment)
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| classify(e, Origin::Env, &env))?;
+
+        config.validate(file, &env)?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: values that parse but make no sense here.
+    fn validate(
+        &self,
+        file: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            origin: origin_of(key, file, env),
+            key: key.to_string(),
+            reason,
+        };
+        if !self.storage.kind.is_built() {
+            return Err(invalid(
+                "storage.type",
+                format!(
+                    "storage type {} is not built into this binary yet",
+                    self.storage.kind
+                ),
+            ));
+        }
+        if self.storage.kind == StorageKind::Fs && self.storage.fs.root.as_os_str().is_empty() {
+            return Err(invalid("storage.fs.root", "must not be empty".to_string()));
+        }
+        if let Some(dir) = &self.spool_dir
+            && !dir.is_dir()
+        {
+            return Err(invalid(
+                "spool_dir",
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        // The service owns the upstream chain syntax (and whether offline mode may leave it
+        // empty); building one over a throwaway in-memory store checks it without touching the
+        // real store or the network. Settings it also checks are checked above under their
+        // own keys, so what is left is the upstream.
+        let probe: Arc<dyn Storage> = Arc::new(InMemory::new());
+        if let Err(e) = ProxyService::new(probe, self.service_config()) {
+            return Err(invalid("upstream", e.to_string()));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(invalid("log.level", e.to_string()));
+        }
+        if self.fetch.max_zip_size == 0 {
+            return Err(invalid(
+                "fetch.max_zip_size",
+                "must be greater than 0".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The service-layer settings this configuration describes.
+    pub fn service_config(&self) -> ServiceConfig {
+        // Settings the service gains later keep their defaults until the config exposes them.
+        #[allow(clippy::needless_update)]
+        ServiceConfig {
+            mode: self.mode.into(),
+            upstream: self.upstream.clone(),
+            list_ttl: self.list_ttl,
+            connect_timeout: self.fetch.connect_timeout,
+            read_timeout: self.fetch.read_timeout,
+            retries: self.fetch.retries,
+            retry_backoff: self.fetch.retry_backoff,
+            max_zip_size: self.fetch.max_zip_size,
+            max_mod_size: self.fetch.max_mod_size,
+            max_info_size: self.fetch.max_info_size,
+            spool_dir: self.spool_dir.clone(),
+            ..ServiceConfig::default()
+        }
+    }
+
+    /// The configuration as TOML, as `config check` prints it; loading it back gives the same
+    /// configuration.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+}
+
+/// The `GOMODPROXY_*` variables of an OS environment, as `(name, value)` strings; a variable of
+/// ours that is not Unicode is an error rather than silently skipped.
+pub fn env_vars<I>(vars: I) -> Result<Vec<(String, String)>, ConfigError>
+where
+    I: IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+{
+    let mut out = Vec::new();
+    for (name, value) in vars {
+        let lossy = name.to_string_lossy();
+        if !is_ours(&lossy) {
+            continue;
+        }
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => out.push((name, value)),
+            (name, _) => {
+                let name = name.unwrap_or_else(|n| n.to_string_lossy().into_owned());
+                return Err(ConfigError::NotUnicode { name });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an environment variable belongs to us; the `config` crate matches the prefix
+/// case-insensitively, so this does too.
+fn is_ours(name: &str) -> bool {
+    name.len() > ENV_PREFIX.len()
+        && name.is_char_boundary(ENV_PREFIX.len())
+        && name[..ENV_PREFIX.len()].eq_ignore_ascii_case(ENV_PREFIX)
+}
+
+/// The dotted key an environment variable sets.
+fn env_key(name: &str) -> String {
+    name[ENV_PREFIX.len()..]
+        .to_lowercase()
+        .replace(ENV_SEPARATOR, ".")
+}
+
+/// The variable that sets `key`, if one does.
+fn env_var_for(key: &str, env: &BTreeMap<String, String>) -> Option<String> {
+    env.keys().find(|name| env_key(name) == key).cloned()
+}
+
+/// Where the effective value of `key` came from (for validation errors).
+fn origin_of(key: &str, file: Option<&Path>, env: &BTreeMap<String, String>) -> Origin {
+    if let Some(name) = env_var_for(key, env) {
+        Origin::EnvVar(name)
+    } else if let Some(path) = file {
+        // The key may also be a default; naming the file is still the best lead.
+        Origin::File(path.to_path_buf())
+    } else {
+        Origin::Settings
+    }
+}
+
+/// Turns a `config` crate error into ours: unknown fields become [`ConfigError::UnknownKey`]
+/// with the full dotted key, and an error in the environment names the variable when it can.
+fn classify(
+    error: config::ConfigError,
+    origin: Origin,
+    env: &BTreeMap<String, String>,
+) -> ConfigError {
+    let (key, message) = match &error {
+        config::ConfigError::At {
+            error: inner, key, ..
+        } => (key.clone(), inner.to_string()),
+        config::ConfigError::Type { key, .. } => (key.clone(), String::new()),
+        config::ConfigError::NotFound(key) => (Some(key.clone()), String::new()),
+        other => (None, other.to_string()),
+    };
+    let unknown = parse_unknown_field(&message);
+    let full_key = match (&key, &unknown) {
+        (Some(k), Some((field, _))) if !k.is_empty() => Some(format!("{k}.{field}")),
+        (_, Some((field, _))) => Some(field.clone()),
+        (k, None) => k.clone(),
+    };
+    let origin = match origin {
+        Origin::Env => full_key
+            .as_deref()
+            .and_then(|k| {
+                // A type error on a table names the table; the variable may set a key below it.
+                env_var_for(k, env).or_else(|| {
+                    let below: Vec<_> = env
+                        .keys()
+                        .filter(|n| env_key(n).starts_with(&format!("{k}.")))
+                        .collect();
+                    (below.len() == 1).then(|| below[0].clone())
+                })
+            })
+            .map(Origin::EnvVar)
+            .unwrap_or(Origin::Env),
+        other => other,
+    };
+    match (unknown, full_key) {
+        (Some((_, expected)), Some(key)) => ConfigError::UnknownKey {
+            origin,
+            key,
+            expected,
+        },
+        _ => ConfigError::Source {
+            origin,
+            error: Box::new(error),
+        },
+    }
+}
+
+/// Parses serde's "unknown field `x`, expected …" message into the field and a suffix naming
+/// the expected fields.
+fn parse_unknown_field(message: &str) -> Option<(String, String)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let end = rest.find('`')?;
+    let field = rest[..end].to_string();
+    let tail = rest[end + 1..].trim_start_matches(',').trim();
+    let expected = if tail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({tail})")
+    };
+    Some((field, expected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_message_is_parsed() {
+        assert_eq!(
+            parse_unknown_field("unknown field `roott`, expected `root`"),
+            Some(("roott".to_string(), " (expected `root`)".to_string()))
+        );
+        assert_eq!(parse_unknown_field("invalid type"), None);
+    }
+
+    #[test]
+    fn env_names_map_to_keys() {
+        assert_eq!(env_key("GOMODPROXY_STORAGE__FS__ROOT"), "storage.fs.root");
+        assert_eq!(env_key("GOMODPROXY_LIST_TTL"), "list_ttl");
+        assert!(is_ours("gomodproxy_listen"));
+        assert!(!is_ours("GOMODPROXY_"));
+        assert!(!is_ours("GOPROXY"));
+    }
+}

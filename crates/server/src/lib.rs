@@ -1,0 +1,21 @@
+//! gomodproxy, the server: configuration, command line, storage wiring and the HTTP layer.
+//!
+//! The binary (`src/main.rs`) is a thin shell over this library so that the HTTP application
+//! ([`http::app`]) and the configuration loader ([`config::Config::load`]) can be tested in
+//! process.
+//!
+//! - [`config`]: one typed struct; defaults, then a TOML file, then `GOMODPROXY_*` variables,
+//!   unknown keys rejected with the key named.
+//! - [`backend`]: the one factory from `[storage]` to an `Arc<dyn Storage>`, probed at startup.
+//! - [`http`]: GOPROXY routes over [`gomodproxy_service::ProxyService`]; the one place where
+//!   failures become HTTP statuses.
+//! - [`serve`]: the actix-web server with graceful shutdown on SIGTERM/SIGINT.
+
+#![deny(missing_docs)]
+
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod serve;

@@ -1,0 +1,79 @@
+//! `gomodproxy serve`: store, service, HTTP server, graceful shutdown.
+
+use std::time::Duration;
+
+use actix_web::HttpServer;
+use anyhow::Context;
+use gomodproxy_service::ProxyService;
+
+use crate::backend;
+use crate::config::Config;
+use crate::http::{AppState, app};
+
+/// Opens the store (and probes it), builds the service, and serves until SIGTERM or SIGINT;
+/// then stops accepting and lets in-flight requests finish for up to `shutdown_timeout`.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let storage = backend::open(&config.storage).await?;
+    let service = ProxyService::new(storage, config.service_config())
+        .map_err(|e| anyhow::anyhow!("invalid `upstream` {:?}: {e}", config.upstream))?;
+    let state = AppState::new(service, config.list_ttl);
+
+    let workers = match config.workers {
+        0 => std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1),
+        n => n,
+    };
+    let server = HttpServer::new(move || app(state.clone()))
+        .workers(workers)
+        .shutdown_timeout(whole_seconds(config.shutdown_timeout))
+        .shutdown_signal(shutdown_signal())
+        .bind(config.listen)
+        .with_context(|| format!("cannot listen on `listen` = {}", config.listen))?;
+
+    let addresses: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
+    tracing::info!(
+        listen = %addresses.join(","),
+        mode = %config.mode,
+        storage = %backend::describe(&config.storage),
+        upstream = %config.upstream,
+        workers,
+        "gomodproxy listening on {}",
+        addresses.join(",")
+    );
+    server.run().await.context("HTTP server failed")?;
+    tracing::info!("gomodproxy stopped");
+    Ok(())
+}
+
+/// actix takes whole seconds; round up so that a sub-second timeout is not zero.
+fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// Resolves on the first SIGTERM or SIGINT. Both mean a graceful stop here (actix's own
+/// handling stops at once on SIGINT).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received; finishing in-flight requests"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; finishing in-flight requests"),
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM ({e}); only SIGINT stops the server")
+            }
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_ok() {
+        tracing::info!("SIGINT received; finishing in-flight requests");
+    } else {
+        // Without any signal handling, never resolve: the process is stopped by other means.
+        std::future::pending::<()>().await;
+    }
+}
