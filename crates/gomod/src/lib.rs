@@ -15,6 +15,8 @@
 //! - [`dirhash`]: the `h1:` hash of file sets and go.mod files.
 //! - [`glob`]: GOPRIVATE-style path prefix patterns.
 //! - [`request`]: parsing a GOPROXY request path into a typed request.
+//! - [`sumdb`]: the checksum database: signed notes, the transparency log and its tiles, lookup
+//!   answers.
 //!
 //! Every rule is a port of the go command's behaviour, not of its code, and is tested against
 //! vectors produced by the real `go` command and by `golang.org/x/mod` itself (see
@@ -36,6 +38,7 @@ pub mod module;
 pub mod pseudo;
 pub mod request;
 pub mod semver;
+pub mod sumdb;
 pub mod zipfile;
 
 mod error;

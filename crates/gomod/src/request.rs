@@ -10,14 +10,12 @@
 use crate::error::excerpt;
 use crate::escape;
 use crate::module::{self, Kind, MAX_VERSION_LEN};
+use crate::sumdb::{SumdbName, SumdbPath};
 use crate::{Error, ModulePath, Version};
 
 /// Longest raw request path accepted, in bytes (escaping can double a module path and
 /// percent-encoding triple some bytes, so this is generous next to the 1 KiB path cap).
 pub const MAX_REQUEST_PATH: usize = 4096;
-
-/// Longest checksum database name accepted (a DNS name's limit).
-const MAX_SUMDB_NAME: usize = 253;
 
 /// The version part of a `.info` request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -67,10 +65,9 @@ pub enum ProxyRequest {
     /// `sumdb/<name>/<path>`: a checksum database request to proxy.
     Sumdb {
         /// The database name, like `sum.golang.org`.
-        name: String,
-        /// The rest after the name: `supported`, `latest`, `lookup/<mod>@<ver>` or `tile/…`,
-        /// percent-decoded but still `!`-escaped, as the database itself expects it.
-        path: String,
+        name: SumdbName,
+        /// The rest after the name: `supported`, `latest`, `lookup/<mod>@<ver>` or `tile/…`.
+        path: SumdbPath,
     },
 }
 
@@ -236,64 +233,9 @@ fn parse_sumdb(rest: &str) -> Result<ProxyRequest, Error> {
             "sumdb request without a path after the database name".into()
         ));
     };
-    let name_ok = !name.is_empty()
-        && name.len() <= MAX_SUMDB_NAME
-        && name.contains('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && !name.starts_with(['.', '-'])
-        && !name.ends_with(['.', '-'])
-        && !name.contains("..");
-    if !name_ok {
-        return Err(bad(format!(
-            "invalid checksum database name {:?}",
-            excerpt(name)
-        )));
-    }
-    if let Some(c) = path.chars().find(|&c| {
-        !(c.is_ascii_lowercase()
-            || c.is_ascii_digit()
-            || matches!(c, '.' | '_' | '~' | '+' | '@' | '!' | '/' | '-'))
-    }) {
-        return Err(bad(format!("invalid char {c:?} in sumdb path")));
-    }
-    if path
-        .split('/')
-        .any(|e| e.is_empty() || e == "." || e == "..")
-    {
-        return Err(bad(format!(
-            "sumdb path {:?} has an empty, '.' or '..' element",
-            excerpt(path)
-        )));
-    }
-    let shape_ok = match path {
-        "supported" | "latest" => true,
-        _ => {
-            if let Some(lookup) = path.strip_prefix("lookup/") {
-                let Some((module, version)) = lookup.rsplit_once('@') else {
-                    return Err(bad("sumdb lookup without @version".into()));
-                };
-                ModulePath::from_escaped(module)?;
-                escape::unescape_version(version)?;
-                true
-            } else if let Some(tile) = path.strip_prefix("tile/") {
-                // tile/H/L/[x]NNN…[.p/W]: at least height, level and one index element.
-                tile.split('/').count() >= 3
-            } else {
-                false
-            }
-        }
-    };
-    if !shape_ok {
-        return Err(bad(format!(
-            "unknown sumdb path {:?} (want supported, latest, lookup/… or tile/…)",
-            excerpt(path)
-        )));
-    }
     Ok(ProxyRequest::Sumdb {
-        name: name.to_string(),
-        path: path.to_string(),
+        name: SumdbName::parse(name)?,
+        path: SumdbPath::parse(path)?,
     })
 }
 
@@ -416,43 +358,43 @@ mod tests {
             (
                 "sumdb/sum.golang.org/supported",
                 ProxyRequest::Sumdb {
-                    name: "sum.golang.org".into(),
-                    path: "supported".into(),
+                    name: SumdbName::parse("sum.golang.org").unwrap(),
+                    path: SumdbPath::parse("supported").unwrap(),
                 },
             ),
             (
                 "sumdb/sum.golang.org/latest",
                 ProxyRequest::Sumdb {
-                    name: "sum.golang.org".into(),
-                    path: "latest".into(),
+                    name: SumdbName::parse("sum.golang.org").unwrap(),
+                    path: SumdbPath::parse("latest").unwrap(),
                 },
             ),
             (
                 "sumdb/sum.golang.org/lookup/github.com/!azure/go-autorest@v1.0.0",
                 ProxyRequest::Sumdb {
-                    name: "sum.golang.org".into(),
-                    path: "lookup/github.com/!azure/go-autorest@v1.0.0".into(),
+                    name: SumdbName::parse("sum.golang.org").unwrap(),
+                    path: SumdbPath::parse("lookup/github.com/!azure/go-autorest@v1.0.0").unwrap(),
                 },
             ),
             (
                 "sumdb/sum.golang.org/lookup/github.com/%21azure/go-autorest@v1.0.0",
                 ProxyRequest::Sumdb {
-                    name: "sum.golang.org".into(),
-                    path: "lookup/github.com/!azure/go-autorest@v1.0.0".into(),
+                    name: SumdbName::parse("sum.golang.org").unwrap(),
+                    path: SumdbPath::parse("lookup/github.com/!azure/go-autorest@v1.0.0").unwrap(),
                 },
             ),
             (
                 "sumdb/sum.golang.org/tile/8/0/x004/822.p/135",
                 ProxyRequest::Sumdb {
-                    name: "sum.golang.org".into(),
-                    path: "tile/8/0/x004/822.p/135".into(),
+                    name: SumdbName::parse("sum.golang.org").unwrap(),
+                    path: SumdbPath::parse("tile/8/0/x004/822.p/135").unwrap(),
                 },
             ),
             (
                 "sumdb/sum.golang.org/tile/8/data/000",
                 ProxyRequest::Sumdb {
-                    name: "sum.golang.org".into(),
-                    path: "tile/8/data/000".into(),
+                    name: SumdbName::parse("sum.golang.org").unwrap(),
+                    path: SumdbPath::parse("tile/8/data/000").unwrap(),
                 },
             ),
         ];

@@ -299,3 +299,25 @@ fn printed_config_round_trips() {
         assert_eq!(reloaded, config, "printed:\n{text}");
     }
 }
+
+/// The example shipped in `deploy/` loads, and says what its comments claim.
+#[test]
+fn shipped_example_config_is_valid() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/gomodproxy.toml");
+    let c = Config::load(Some(&file), env(&[])).unwrap();
+    assert_eq!(c.listen.to_string(), "0.0.0.0:3000");
+    assert_eq!(c.storage.fs.root, PathBuf::from("/var/lib/gomodproxy"));
+    assert_eq!(c.log.format, LogFormat::Json);
+    // Every other key is written out at its default.
+    let defaults = Config::default();
+    assert_eq!(c.fetch, defaults.fetch);
+    assert_eq!(
+        (c.mode, &c.upstream, c.list_ttl, c.workers),
+        (
+            defaults.mode,
+            &defaults.upstream,
+            defaults.list_ttl,
+            defaults.workers
+        )
+    );
+}
