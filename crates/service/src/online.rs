@@ -240,9 +240,12 @@ async fn mutable(
     }
     let task_inner = inner.clone();
     let task_key = key.clone();
+    let task_module = module.clone();
     let fetched = inner
         .dedup
-        .run(&key, move || fetch_mutable(task_inner, task_key, which))
+        .run(&key, move || {
+            fetch_mutable(task_inner, task_module, task_key, which)
+        })
         .await;
     match fetched {
         Ok(()) => {}
@@ -262,7 +265,12 @@ async fn mutable(
         .ok_or_else(|| crate::vanished(&key))
 }
 
-async fn fetch_mutable(inner: Arc<Inner>, key: Key, which: Mutable) -> Result<(), ServiceError> {
+async fn fetch_mutable(
+    inner: Arc<Inner>,
+    module: ModulePath,
+    key: Key,
+    which: Mutable,
+) -> Result<(), ServiceError> {
     // Someone refreshed it while this request was deciding to: serve theirs.
     if let Some(meta) = inner
         .storage
@@ -278,7 +286,7 @@ async fn fetch_mutable(inner: Arc<Inner>, key: Key, which: Mutable) -> Result<()
     let limit = inner.config.max_info_size;
     let body = fetcher
         .walk(|source| {
-            let (rel, module) = (&rel, key.module());
+            let (rel, module) = (&rel, &module);
             async move {
                 let body = fetcher.get_bytes(&source, rel, limit).await?;
                 match which {

@@ -409,6 +409,18 @@ fn list_blocking(root: &Path, prefix: &ListPrefix) -> Vec<Result<ListEntry>> {
     let mut out = Vec::new();
     match prefix {
         ListPrefix::All => walk(root, String::new(), &mut out),
+        // Directory prefixes: walk just that directory (its path has no `..`: Key rules).
+        ListPrefix::Sumdb(_) | ListPrefix::SumdbLookups(_) => {
+            let rel = prefix.path_prefix();
+            let mut dir = root.to_path_buf();
+            dir.extend(rel.split('/').filter(|e| !e.is_empty()));
+            match std::fs::symlink_metadata(&dir) {
+                Ok(md) if md.is_dir() => walk(&dir, rel, &mut out),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => out.push(Err(backend("stat", &dir, e))),
+            }
+        }
         ListPrefix::Module(module) => {
             let escaped = module.escaped();
             let mut dir = root.to_path_buf();

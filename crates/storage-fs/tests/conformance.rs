@@ -245,7 +245,7 @@ async fn foreign_files_are_skipped_when_listing() {
     .unwrap();
     assert_eq!(list_all(&store).await, vec![k.clone()]);
     let module: Vec<Key> = store
-        .list(&ListPrefix::Module(k.module().clone()))
+        .list(&ListPrefix::Module(k.module().unwrap().clone()))
         .map(|e| e.unwrap().key)
         .collect()
         .await;

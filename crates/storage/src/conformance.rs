@@ -123,6 +123,7 @@ pub async fn run_all(store: &dyn Storage, caps: Capabilities) {
         concurrent_puts,
         listing,
         odd_module_paths,
+        sumdb_objects,
         large_object,
     );
     eprintln!(
@@ -955,7 +956,7 @@ pub async fn listing(store: &dyn Storage, caps: &Capabilities) {
     let all: Vec<crate::ListEntry> = list(store, &ListPrefix::All, ctx)
         .await
         .into_iter()
-        .filter(|e| ours.contains(e.key.module()))
+        .filter(|e| e.key.module().is_some_and(|m| ours.contains(m)))
         .collect();
     let want: Vec<Key> = expected.values().flatten().cloned().collect();
     check_listing("All (this run's modules)".into(), all, &want);
@@ -972,6 +973,92 @@ pub async fn listing(store: &dyn Storage, caps: &Capabilities) {
         .cloned()
         .collect();
     check_listing(format!("Module({m}) after deleting {gone}"), entries, &want);
+    run.cleanup(store).await;
+}
+
+/// Checksum-database objects (tree head, lookups, full and partial tiles side by side, a data
+/// tile, deep tile paths) round-trip and list under their database only.
+pub async fn sumdb_objects(store: &dyn Storage, _caps: &Capabilities) {
+    use gomod::sumdb::SumdbPath;
+    let ctx = "sumdb_objects";
+    let mut run = Run::new(ctx);
+    let db = run.sumdb();
+    let module = run.module("Upper/sumdb");
+    let object = |path: &str| {
+        let path = SumdbPath::parse(path)
+            .unwrap_or_else(|e| panic!("{ctx}: test data: sumdb path {path:?}: {e}"));
+        Key::sumdb(&db, &path).unwrap_or_else(|| panic!("{ctx}: test data: {path} is no key"))
+    };
+    let lookups = vec![
+        object(&format!("lookup/{}@v1.0.0", module.escaped())),
+        object(&format!("lookup/{}@v2.0.0+incompatible", module.escaped())),
+        object(&format!("lookup/{}@v1.0.1-!r!c.1", module.escaped())),
+    ];
+    let mut keys = lookups.clone();
+    keys.extend(
+        [
+            "latest",
+            "tile/8/0/x001/x234/067",
+            "tile/8/0/x001/x234/067.p/5",
+            "tile/8/0/x001/x234/067.p/17",
+            "tile/8/1/000.p/255",
+            "tile/8/3/000.p/3",
+            "tile/8/data/000",
+        ]
+        .iter()
+        .map(|p| object(p)),
+    );
+    for (n, key) in keys.iter().enumerate() {
+        let path = key.path();
+        assert!(
+            path.starts_with(&format!("sumdb/{db}/")),
+            "{ctx}: {path} is not under sumdb/{db}/"
+        );
+        assert_eq!(
+            Key::from_path(&path).ok().as_ref(),
+            Some(key),
+            "{ctx}: {path} does not parse back"
+        );
+        put_ok(store, key, body(&path, 32 * (n + 1)).into(), ctx).await;
+    }
+    for (n, key) in keys.iter().enumerate() {
+        assert_body(store, key, &body(&key.path(), 32 * (n + 1)), ctx).await;
+    }
+    let listed = |entries: Vec<crate::ListEntry>| -> HashSet<Key> {
+        entries.into_iter().map(|e| e.key).collect()
+    };
+    let all_of_db = listed(list(store, &ListPrefix::Sumdb(db.clone()), ctx).await);
+    assert_eq!(
+        all_of_db,
+        keys.iter().cloned().collect::<HashSet<_>>(),
+        "{ctx}: ListPrefix::Sumdb({db})"
+    );
+    let only_lookups = listed(list(store, &ListPrefix::SumdbLookups(db.clone()), ctx).await);
+    assert_eq!(
+        only_lookups,
+        lookups.iter().cloned().collect::<HashSet<_>>(),
+        "{ctx}: ListPrefix::SumdbLookups({db})"
+    );
+    let of_module = list(store, &ListPrefix::Module(module.clone()), ctx).await;
+    assert!(
+        of_module.is_empty(),
+        "{ctx}: lookups of {module} must not list as the module's artifacts: {of_module:?}"
+    );
+    let everything = listed(list(store, &ListPrefix::All, ctx).await);
+    for key in &keys {
+        assert!(
+            everything.contains(key),
+            "{ctx}: ListPrefix::All misses {key}"
+        );
+    }
+    // A partial tile and the full tile beside it are distinct objects.
+    let partial = object("tile/8/0/x001/x234/067.p/5");
+    store
+        .delete(&partial)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: delete failed: {}", describe(&e)));
+    assert_missing(store, &partial, ctx).await;
+    read(store, &object("tile/8/0/x001/x234/067"), ctx).await;
     run.cleanup(store).await;
 }
 

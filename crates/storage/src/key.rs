@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use gomod::sumdb::{SumdbName, SumdbPath};
 use gomod::{ModulePath, Version};
 
 /// The kind of a per-version artifact.
@@ -67,6 +68,17 @@ pub enum Key {
         /// The module.
         module: ModulePath,
     },
+    /// A cached checksum-database object: `sumdb/<name>/<path>` — a signed tree head
+    /// (`latest`), a lookup record (`lookup/<module>@<version>`) or a tile (`tile/8/0/x001/234`,
+    /// `….p/<W>` for a partial one). The layout is the go command's own module-cache layout
+    /// (`$GOMODCACHE/cache/download/sumdb/…`). No module path starts with `sumdb/` (its first
+    /// element has no dot), so these never collide with artifacts.
+    Sumdb {
+        /// The database.
+        db: SumdbName,
+        /// What is stored; never [`SumdbPath::Supported`], which is not an object.
+        path: SumdbPath,
+    },
 }
 
 impl Key {
@@ -79,10 +91,26 @@ impl Key {
         }
     }
 
-    /// The module this key belongs to.
-    pub fn module(&self) -> &ModulePath {
+    /// A checksum-database key; `None` for [`SumdbPath::Supported`], which is not stored.
+    pub fn sumdb(db: &SumdbName, path: &SumdbPath) -> Option<Self> {
+        (*path != SumdbPath::Supported).then(|| Key::Sumdb {
+            db: db.clone(),
+            path: path.clone(),
+        })
+    }
+
+    /// The module this key belongs to: an artifact's, list's or `@latest`'s module, or the
+    /// module a checksum-database lookup is for; `None` for tiles and tree heads.
+    pub fn module(&self) -> Option<&ModulePath> {
         match self {
-            Key::Artifact { module, .. } | Key::List { module } | Key::Latest { module } => module,
+            Key::Artifact { module, .. } | Key::List { module } | Key::Latest { module } => {
+                Some(module)
+            }
+            Key::Sumdb {
+                path: SumdbPath::Lookup { module, .. },
+                ..
+            } => Some(module),
+            Key::Sumdb { .. } => None,
         }
     }
 
@@ -104,6 +132,7 @@ impl Key {
             }
             Key::List { module } => format!("{}/@v/list", module.escaped()),
             Key::Latest { module } => format!("{}/@latest", module.escaped()),
+            Key::Sumdb { db, path } => format!("sumdb/{db}/{}", path.render()),
         }
     }
 
@@ -113,6 +142,14 @@ impl Key {
             path: path.to_string(),
             reason: reason.to_string(),
         };
+        if let Some(rest) = path.strip_prefix("sumdb/") {
+            let (db, object) = rest
+                .split_once('/')
+                .ok_or_else(|| invalid("no path after the checksum database name"))?;
+            let db = SumdbName::parse(db).map_err(|e| invalid(&e.to_string()))?;
+            let object = SumdbPath::parse(object).map_err(|e| invalid(&e.to_string()))?;
+            return Key::sumdb(&db, &object).ok_or_else(|| invalid("`supported` is not stored"));
+        }
         let module_of =
             |escaped: &str| ModulePath::from_escaped(escaped).map_err(|e| invalid(&e.to_string()));
         if let Some(module) = path.strip_suffix("/@latest") {
@@ -153,6 +190,10 @@ pub enum ListPrefix {
     All,
     /// Every object of one module (its artifacts, list and latest; not its sub-modules').
     Module(ModulePath),
+    /// Every cached object of one checksum database.
+    Sumdb(SumdbName),
+    /// The cached lookup records of one checksum database.
+    SumdbLookups(SumdbName),
 }
 
 impl ListPrefix {
@@ -162,6 +203,8 @@ impl ListPrefix {
         match self {
             ListPrefix::All => String::new(),
             ListPrefix::Module(module) => format!("{}/@", module.escaped()),
+            ListPrefix::Sumdb(db) => format!("sumdb/{db}/"),
+            ListPrefix::SumdbLookups(db) => format!("sumdb/{db}/lookup/"),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
+use gomod::sumdb::SumdbName;
 use gomod::{ModulePath, Version};
 
 use crate::{ByteStream, Key, ListEntry, ListPrefix, ObjectMeta, Storage, StorageError};
@@ -21,6 +22,7 @@ pub(super) struct Run {
     pub name: &'static str,
     tag: String,
     modules: Vec<ModulePath>,
+    sumdbs: Vec<SumdbName>,
 }
 
 impl Run {
@@ -29,6 +31,7 @@ impl Run {
             name,
             tag: format!("{:016x}", rand::random::<u64>()),
             modules: Vec::new(),
+            sumdbs: Vec::new(),
         }
     }
 
@@ -42,6 +45,18 @@ impl Run {
     pub fn gopkg_module(&mut self) -> ModulePath {
         let path = format!("gopkg.in/c{}/yaml.v3", self.tag);
         self.register(path)
+    }
+
+    /// A checksum database name unique to this run: `c<random>.sumdb.test`.
+    pub fn sumdb(&mut self) -> SumdbName {
+        let name = format!("c{}.sumdb.test", self.tag);
+        let db = SumdbName::parse(&name).unwrap_or_else(|e| {
+            panic!("conformance test data: sumdb name {name:?} rejected by gomod: {e}")
+        });
+        if !self.sumdbs.contains(&db) {
+            self.sumdbs.push(db.clone());
+        }
+        db
     }
 
     fn register(&mut self, path: String) -> ModulePath {
@@ -59,10 +74,15 @@ impl Run {
         &self.modules
     }
 
-    /// Deletes every object of this run's modules, then checks that none is left.
+    /// Deletes every object of this run's modules and checksum databases, then checks that none
+    /// is left.
     pub async fn cleanup(self, store: &dyn Storage) {
-        for module in &self.modules {
-            let prefix = ListPrefix::Module(module.clone());
+        let prefixes = self
+            .modules
+            .iter()
+            .map(|m| ListPrefix::Module(m.clone()))
+            .chain(self.sumdbs.iter().map(|db| ListPrefix::Sumdb(db.clone())));
+        for prefix in prefixes {
             for entry in list(store, &prefix, self.name).await {
                 if let Err(e) = store.delete(&entry.key).await {
                     panic!(
@@ -76,8 +96,9 @@ impl Run {
             let left = list(store, &prefix, self.name).await;
             assert!(
                 left.is_empty(),
-                "{}: cleanup: objects of {module} still listed after deleting them: {:?}",
+                "{}: cleanup: objects under {:?} still listed after deleting them: {:?}",
                 self.name,
+                prefix.path_prefix(),
                 left.iter().map(|e| e.key.path()).collect::<Vec<_>>()
             );
         }
