@@ -70,6 +70,8 @@ impl ProxyConfig {
             root.display().to_string(),
         );
         env.insert("GOMODPROXY_FETCH__RETRIES".into(), "0".into());
+        // The fixture upstream alone has no checksum database; tests that run one turn this on.
+        env.insert("GOMODPROXY_SUMDB__VERIFY".into(), "false".into());
         env.insert("GOMODPROXY_FETCH__READ_TIMEOUT".into(), "10s".into());
         env.insert(
             "GOMODPROXY_LOG__LEVEL".into(),

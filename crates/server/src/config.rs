@@ -51,10 +51,15 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// HTTP worker threads; 0 means one per CPU.
     pub workers: usize,
+    /// Module path patterns (GOPRIVATE syntax) never verified against, or looked up in, a
+    /// checksum database. From the environment: comma-separated.
+    pub private: Vec<String>,
     /// Where artifacts are stored.
     pub storage: StorageConfig,
     /// How upstream is fetched.
     pub fetch: FetchConfig,
+    /// The checksum database: proxying and verification.
+    pub sumdb: SumdbConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -70,8 +75,10 @@ impl Default for Config {
             spool_dir: service.spool_dir,
             shutdown_timeout: Duration::from_secs(30),
             workers: 0,
+            private: service.private,
             storage: StorageConfig::default(),
             fetch: FetchConfig::default(),
+            sumdb: SumdbConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -209,6 +216,35 @@ impl Default for FetchConfig {
             max_zip_size: s.max_zip_size,
             max_mod_size: s.max_mod_size,
             max_info_size: s.max_info_size,
+        }
+    }
+}
+
+/// `[sumdb]`: checksum databases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SumdbConfig {
+    /// Serve `/sumdb/<name>/…` for the configured databases (verified, cached).
+    pub enabled: bool,
+    /// Store an upstream `.mod`/`.zip` only if its hash matches the first database.
+    pub verify: bool,
+    /// Databases in `GOSUMDB` syntax: `"<verifier key>"` (fetched through the upstream
+    /// proxies' `/sumdb/<name>/`) or `"<verifier key> <url>"` (fetched from the database
+    /// itself). From the environment: comma-separated.
+    pub databases: Vec<String>,
+    /// How long a fetched tree head is used before a newer one is asked for.
+    #[serde(with = "humantime_serde")]
+    pub latest_ttl: Duration,
+}
+
+impl Default for SumdbConfig {
+    fn default() -> Self {
+        let s = ServiceConfig::default();
+        SumdbConfig {
+            enabled: s.serve_sumdb,
+            verify: s.verify,
+            databases: s.sumdbs,
+            latest_ttl: s.sumdb_latest_ttl,
         }
     }
 }
@@ -372,6 +408,9 @@ impl Config {
             .prefix_separator("_")
             .separator(ENV_SEPARATOR)
             .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("private")
+            .with_list_parse_key("sumdb.databases")
             .source(Some(env.clone().into_iter().collect()));
         let config: Config = builder
             .add_source(environment)
@@ -414,6 +453,22 @@ impl Config {
                 format!("{} is not a directory", dir.display()),
             ));
         }
+        for (i, spec) in self.sumdb.databases.iter().enumerate() {
+            check_sumdb_spec(spec)
+                .map_err(|reason| invalid("sumdb.databases", format!("entry {i}: {reason}")))?;
+        }
+        if self.sumdb.verify && self.sumdb.databases.is_empty() {
+            return Err(invalid(
+                "sumdb.verify",
+                "is on, but sumdb.databases is empty (list a database or set verify = false)"
+                    .to_string(),
+            ));
+        }
+        for glob in self.private.iter().flat_map(|p| p.split(',')) {
+            if !glob.is_empty() && gomod::glob::path_match(glob, "").is_err() {
+                return Err(invalid("private", format!("pattern {glob:?} is malformed")));
+            }
+        }
         // The service owns the upstream chain syntax (and whether offline mode may leave it
         // empty); building one over a throwaway in-memory store checks it without touching the
         // real store or the network. Settings it also checks are checked above under their
@@ -450,6 +505,11 @@ impl Config {
             max_mod_size: self.fetch.max_mod_size,
             max_info_size: self.fetch.max_info_size,
             spool_dir: self.spool_dir.clone(),
+            sumdbs: self.sumdb.databases.clone(),
+            serve_sumdb: self.sumdb.enabled,
+            verify: self.sumdb.verify,
+            private: self.private.clone(),
+            sumdb_latest_ttl: self.sumdb.latest_ttl,
             ..ServiceConfig::default()
         }
     }
@@ -459,6 +519,29 @@ impl Config {
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
         toml::to_string(self)
     }
+}
+
+/// Checks one `sumdb.databases` entry: `<verifier key>` or `<verifier key> <url>`.
+fn check_sumdb_spec(spec: &str) -> Result<(), String> {
+    let fields: Vec<&str> = spec.split_whitespace().collect();
+    let (key, url) = match fields.as_slice() {
+        [key] => (*key, None),
+        [key, url] => (*key, Some(*url)),
+        _ => {
+            return Err(format!(
+                "{spec:?}: want \"<verifier key>\" or \"<verifier key> <url>\""
+            ));
+        }
+    };
+    gomod::sumdb::note::Verifier::parse(key).map_err(|e| e.to_string())?;
+    if let Some(url) = url
+        && !["http://", "https://", "file://"]
+            .iter()
+            .any(|s| url.starts_with(s))
+    {
+        return Err(format!("{url:?} is not an http(s):// or file:// URL"));
+    }
+    Ok(())
 }
 
 /// The `GOMODPROXY_*` variables of an OS environment, as `(name, value)` strings; a variable of

@@ -24,6 +24,7 @@ use actix_web::middleware::{Compress, Next, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use bytes::Bytes;
 use gomod::request::{InfoVersion, ProxyRequest};
+use gomod::sumdb::SumdbPath;
 use gomodproxy_service::{Answer, Body, ProxyService, ServiceError, VersionQuery};
 
 /// `Cache-Control` of versioned artifacts: they never change.
@@ -38,6 +39,7 @@ const MAX_ERROR_LEN: usize = 500;
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
 const ZIP: &str = "application/zip";
+const BINARY: &str = "application/octet-stream";
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -66,9 +68,6 @@ pub enum ProxyError {
     /// The service could not answer.
     #[error(transparent)]
     Service(#[from] ServiceError),
-    /// A `sumdb/…` path; checksum-database proxying is not implemented yet.
-    #[error("checksum database proxying is not enabled")]
-    SumdbDisabled,
     /// Not GET or HEAD.
     #[error("method {0} is not allowed; use GET or HEAD")]
     MethodNotAllowed(Method),
@@ -90,7 +89,6 @@ impl ResponseError for ProxyError {
                 // Configuration errors come only from construction; one here is a bug.
                 ServiceError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            ProxyError::SumdbDisabled => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -246,6 +244,8 @@ enum Kind {
     Text,
     Json,
     Zip,
+    /// Checksum-database tiles: raw hashes.
+    Binary,
 }
 
 /// Every GOPROXY path.
@@ -270,7 +270,13 @@ async fn proxy(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
             (service.go_mod(&module, &version).await?, Kind::Text)
         }
         ProxyRequest::Zip { module, version } => (service.zip(&module, &version).await?, Kind::Zip),
-        ProxyRequest::Sumdb { .. } => return Err(ProxyError::SumdbDisabled),
+        ProxyRequest::Sumdb { name, path } => {
+            let kind = match path {
+                SumdbPath::Tile(_) => Kind::Binary,
+                _ => Kind::Text,
+            };
+            (service.sumdb(&name, &path).await?, kind)
+        }
     };
     Ok(respond(&req, answer, kind, &state.mutable_cache_control))
 }
@@ -303,11 +309,12 @@ fn respond(req: &HttpRequest, answer: Answer, kind: Kind, mutable: &str) -> Http
         Kind::Text => TEXT,
         Kind::Json => JSON,
         Kind::Zip => ZIP,
+        Kind::Binary => BINARY,
     });
     let head = req.method() == Method::HEAD;
-    // Zips are already compressed, and a HEAD answer has no body to compress: either way the
+    // Zips are already compressed, tiles are random hashes, and a HEAD answer has no body to compress: either way the
     // client should see the real Content-Length.
-    if kind == Kind::Zip || head {
+    if matches!(kind, Kind::Zip | Kind::Binary) || head {
         builder.insert_header((header::CONTENT_ENCODING, NO_COMPRESS));
     }
     if head {

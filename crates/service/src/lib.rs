@@ -29,6 +29,7 @@ mod dedup;
 mod fetch;
 mod offline;
 mod online;
+mod sumdb;
 mod upstream;
 mod validate;
 mod versions;
@@ -82,7 +83,26 @@ pub struct ServiceConfig {
     pub max_info_size: u64,
     /// Where zips are spooled for validation before they are stored (default: the OS temp dir).
     pub spool_dir: Option<PathBuf>,
+    /// Checksum databases, in `GOSUMDB` syntax: `<verifier key>` (fetched through the upstream
+    /// chain's `/sumdb/<name>/`) or `<verifier key> <url>` (fetched from the database itself).
+    /// The first one is the one upstream artifacts are verified against.
+    pub sumdbs: Vec<String>,
+    /// Serve `/sumdb/<name>/…` for the configured databases.
+    pub serve_sumdb: bool,
+    /// Store an upstream `.mod` or `.zip` only if its `h1:` hash matches the first checksum
+    /// database (modules matching `private` are exempt).
+    pub verify: bool,
+    /// Module path patterns (GOPRIVATE syntax, each entry may itself be a comma-separated list)
+    /// of modules that are never verified against, or looked up in, a checksum database.
+    pub private: Vec<String>,
+    /// How long a fetched checksum-database tree head is used before upstream is asked for a
+    /// newer one.
+    pub sumdb_latest_ttl: Duration,
 }
+
+/// The verifier key of sum.golang.org, the go command's default checksum database.
+pub const SUM_GOLANG_ORG_KEY: &str =
+    "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
 
 impl Default for ServiceConfig {
     fn default() -> Self {
@@ -98,6 +118,11 @@ impl Default for ServiceConfig {
             max_mod_size: 16 << 20,
             max_info_size: 1 << 20,
             spool_dir: None,
+            sumdbs: vec![SUM_GOLANG_ORG_KEY.to_string()],
+            serve_sumdb: true,
+            verify: true,
+            private: Vec::new(),
+            sumdb_latest_ttl: Duration::from_secs(600),
         }
     }
 }
@@ -178,6 +203,7 @@ struct Inner {
     /// `None` in offline mode: no HTTP client exists, so no request can be made.
     fetcher: Option<Fetcher>,
     dedup: Dedup,
+    sumdbs: sumdb::Databases,
 }
 
 impl fmt::Debug for Inner {
@@ -214,12 +240,24 @@ impl ProxyService {
                 dir.display()
             )));
         }
+        let sumdbs =
+            sumdb::Databases::new(&config, fetcher.is_some()).map_err(ServiceError::Config)?;
+        for pattern in &config.private {
+            for glob in pattern.split(',').filter(|g| !g.is_empty()) {
+                if gomod::glob::path_match(glob, "").is_err() {
+                    return Err(ServiceError::Config(format!(
+                        "private pattern {glob:?} is malformed"
+                    )));
+                }
+            }
+        }
         Ok(ProxyService {
             inner: Arc::new(Inner {
                 storage,
                 config,
                 fetcher,
                 dedup: Dedup::default(),
+                sumdbs,
             }),
         })
     }
@@ -302,6 +340,26 @@ impl ProxyService {
         stored_zip(&self.inner, module, version)
             .await?
             .ok_or_else(|| vanished(&key))
+    }
+
+    /// `/sumdb/<name>/<path>`: the checksum database through the proxy, verified and cached.
+    pub async fn sumdb(
+        &self,
+        name: &gomod::sumdb::SumdbName,
+        path: &gomod::sumdb::SumdbPath,
+    ) -> Result<Answer, ServiceError> {
+        sumdb::serve(&self.inner, name, path).await
+    }
+
+    /// After fetching for offline use: makes sure every stored checksum-database record is
+    /// provable in the stored tree head with stored tiles, fetching the tiles that are missing.
+    /// Returns how many records were checked.
+    pub async fn seal_sumdb(&self) -> Result<usize, ServiceError> {
+        let mut checked = 0;
+        for db in self.inner.sumdbs.all() {
+            checked += db.seal(&self.inner).await?;
+        }
+        Ok(checked)
     }
 
     /// Readiness: the store answers its probe.

@@ -16,8 +16,22 @@ use tokio::io::AsyncReadExt;
 use tracing::warn;
 
 use crate::fetch::{FetchError, Fetcher, Sink};
+use crate::sumdb::{self, Verified};
 use crate::upstream::Source;
 use crate::{Answer, Body, Inner, ServiceError, sha256_etag, stored_small, validate};
+
+/// A service failure met while checking one upstream's answer, as that entry's error.
+impl From<ServiceError> for FetchError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::UpstreamTimeout(m) => FetchError::Timeout(m),
+            ServiceError::Storage(m) | ServiceError::Config(m) => FetchError::Local(m),
+            ServiceError::BadRequest(m)
+            | ServiceError::NotFound(m)
+            | ServiceError::BadUpstream(m) => FetchError::Bad(m),
+        }
+    }
+}
 
 impl From<FetchError> for ServiceError {
     fn from(err: FetchError) -> Self {
@@ -69,7 +83,7 @@ pub(crate) async fn fetch_small_artifact(
     let limit = inner.small_limit(kind);
     let body = fetcher
         .walk(|source| {
-            let (rel, version) = (&rel, &version);
+            let (inner, rel, module, version) = (&inner, &rel, &module, &version);
             async move {
                 let body = fetcher.get_bytes(&source, rel, limit).await?;
                 let checked = match kind {
@@ -79,6 +93,10 @@ pub(crate) async fn fetch_small_artifact(
                 checked.map_err(|reason| {
                     rejected(&source, rel, &format!(".{}", kind.extension()), &reason)
                 })?;
+                if kind == ArtifactKind::Mod {
+                    let h1 = gomod::dirhash::hash_go_mod(&body);
+                    sumdb::verify_hash(inner, module, version, Verified::GoMod, &h1).await?;
+                }
                 Ok(body)
             }
         })
@@ -159,6 +177,7 @@ pub(crate) async fn fetch_zip(
                         .unwrap_or(&reason);
                     rejected(&source, rel, "module zip", reason)
                 })?;
+                sumdb::verify_hash(inner, module, version, Verified::Zip, &summary.h1).await?;
                 Ok(Spooled {
                     file,
                     len,

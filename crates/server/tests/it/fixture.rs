@@ -103,6 +103,8 @@ pub fn state(upstream: &Upstream, storage: Arc<dyn Storage>, mode: Mode) -> AppS
         upstream: upstream.url(),
         list_ttl: LIST_TTL,
         retries: 0,
+        // The fixture upstream has no checksum database.
+        verify: false,
         ..ServiceConfig::default()
     };
     AppState::new(ProxyService::new(storage, config).unwrap(), LIST_TTL)

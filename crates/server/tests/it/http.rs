@@ -283,7 +283,7 @@ async fn bad_input_is_400_with_a_one_line_reason() {
 }
 
 #[actix_web::test]
-async fn unknown_is_404_sumdb_is_off_and_methods_are_limited() {
+async fn unknown_is_404_unconfigured_sumdb_too_and_methods_are_limited() {
     let upstream = Upstream::new();
     let svc = test::init_service(app(fixture::state(&upstream, memory(), Mode::Online))).await;
 
@@ -298,9 +298,15 @@ async fn unknown_is_404_sumdb_is_off_and_methods_are_limited() {
         assert_one_line_error(&r, StatusCode::NOT_FOUND, &path);
     }
 
+    // The default database is proxied; any other is not, so the go command goes direct.
     let r = get!(svc, "/sumdb/sum.golang.org/supported");
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = get!(svc, "/sumdb/sum.example.org/supported");
     assert_one_line_error(&r, StatusCode::NOT_FOUND, "sumdb");
-    assert_eq!(r.text(), "checksum database proxying is not enabled\n");
+    assert_eq!(
+        r.text(),
+        "checksum database sum.example.org is not proxied here\n"
+    );
 
     for path in [
         url(HELLO, "@v/list"),

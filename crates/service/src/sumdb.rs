@@ -1,0 +1,782 @@
+//! The checksum database through the proxy: `/sumdb/<name>/{supported,latest,lookup/…,tile/…}`
+//! for the configured databases, verified before anything is cached, and the lookups that check
+//! upstream artifacts before they are stored.
+//!
+//! Trust: each database has a verifier key. The proxy keeps one *trusted tree* per database —
+//! the latest signed tree head it fetched, checked with the key, stored as `sumdb/<name>/latest`
+//! with its fetch time. A newer head replaces it only if it is consistent with it (the old root
+//! is rebuilt from hashes authenticated in the new tree), so an upstream cannot fork the log
+//! under the proxy. Everything else is authenticated against the trusted tree:
+//! - a tile: its hashes must be those the trusted tree commits to (a narrower `.p/W` tile must
+//!   be a prefix of the tree's tile at that position), with every tile of the proof path checked;
+//! - a lookup: its note must be signed; its tree must be consistent with the trusted one; its
+//!   record's hash must be at its index in the trusted tree.
+//!
+//! What is stored: verified tiles (full ones and each partial width, forever), verified lookup
+//! answers (forever; the record never changes), and the trusted head (refreshed after
+//! `sumdb_latest_ttl` or when a request needs a bigger tree). A lookup is served with the
+//! *trusted* tree's note attached rather than the one it came with (any signed tree containing
+//! the record is valid): then every answer of the proxy refers to one tree, and the tiles that
+//! tree needs are exactly those the proxy verified and stored — which is what lets an offline
+//! proxy serve a go client that verifies everything.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use gomod::sumdb::note::Verifier;
+use gomod::sumdb::tlog::{
+    SUMDB_TILE_HEIGHT, Tile, TilePlan, Tree, record_hash, stored_hash_index, sub_tree_index,
+};
+use gomod::sumdb::{Lookup, Record, SumdbName, SumdbPath};
+use gomod::{ModulePath, Version};
+use gomodproxy_storage::{Key, ListPrefix, StorageExt};
+use tokio::sync::Mutex as AsyncMutex;
+use tracing::{info, warn};
+
+use crate::fetch::{FetchError, Fetcher};
+use crate::upstream::Chain;
+use crate::{Answer, Body, Inner, ServiceConfig, ServiceError, sha256_etag};
+
+/// Largest lookup answer or tree head accepted (they are a few hundred bytes).
+const MAX_NOTE_SIZE: u64 = 64 * 1024;
+
+/// A tile of height 8 holds at most 256 hashes of 32 bytes.
+const MAX_TILE_SIZE: u64 = 256 * 32;
+
+/// One configured checksum database.
+#[derive(Debug)]
+pub(crate) struct Database {
+    pub(crate) name: SumdbName,
+    verifier: Verifier,
+    /// Where its objects come from; `None` in offline mode.
+    source: Option<DbSource>,
+    /// The trusted tree head, once loaded or fetched: the tree and its signed note.
+    trusted: std::sync::RwLock<Option<Trusted>>,
+    /// Serializes refreshes of the trusted tree.
+    refresh: AsyncMutex<()>,
+}
+
+#[derive(Debug, Clone)]
+struct Trusted {
+    tree: Tree,
+    note: Bytes,
+    fetched: SystemTime,
+}
+
+#[derive(Debug)]
+enum DbSource {
+    /// The database's own URL (`<url>/lookup/…`), with a fetcher of its own.
+    Direct(Fetcher),
+    /// Through the upstream chain: `<proxy>/sumdb/<name>/…`.
+    Chain,
+}
+
+/// The databases, by name, and which one verifies upstream artifacts.
+#[derive(Debug, Default)]
+pub(crate) struct Databases {
+    by_name: HashMap<SumdbName, Arc<Database>>,
+    /// The database upstream `.mod`/`.zip` files are checked against, when `verify` is on.
+    verifying: Option<Arc<Database>>,
+}
+
+impl Databases {
+    /// Parses `config.sumdbs` (GOSUMDB syntax: `<key>` or `<key> <url>`).
+    pub(crate) fn new(config: &ServiceConfig, online: bool) -> Result<Databases, String> {
+        let mut dbs = Databases::default();
+        for spec in &config.sumdbs {
+            let mut fields = spec.split_whitespace();
+            let key = fields
+                .next()
+                .ok_or_else(|| "empty checksum database entry".to_string())?;
+            let url = fields.next();
+            if fields.next().is_some() {
+                return Err(format!(
+                    "checksum database {spec:?}: want \"<key>\" or \"<key> <url>\""
+                ));
+            }
+            let verifier =
+                Verifier::parse(key).map_err(|e| format!("checksum database {spec:?}: {e}"))?;
+            let name = SumdbName::parse(verifier.name())
+                .map_err(|e| format!("checksum database {spec:?}: {e}"))?;
+            let source = match (online, url) {
+                (false, _) => None,
+                (true, None) => Some(DbSource::Chain),
+                (true, Some(url)) => {
+                    let chain = Chain::parse(url)
+                        .map_err(|e| format!("checksum database {spec:?} URL: {e}"))?;
+                    if chain.entries.len() != 1 {
+                        return Err(format!(
+                            "checksum database {spec:?}: the URL must be one http(s) or file URL"
+                        ));
+                    }
+                    Some(DbSource::Direct(Fetcher::new(chain, config)?))
+                }
+            };
+            let db = Arc::new(Database {
+                name: name.clone(),
+                verifier,
+                source,
+                trusted: std::sync::RwLock::new(None),
+                refresh: AsyncMutex::new(()),
+            });
+            if dbs.by_name.insert(name.clone(), db.clone()).is_some() {
+                return Err(format!("checksum database {name} is configured twice"));
+            }
+            if dbs.verifying.is_none() {
+                dbs.verifying = Some(db);
+            }
+        }
+        if config.verify && dbs.verifying.is_none() {
+            return Err(
+                "verify is on but no checksum database is configured (set sumdb.databases or turn verify off)"
+                    .to_string(),
+            );
+        }
+        Ok(dbs)
+    }
+
+    pub(crate) fn get(&self, name: &SumdbName) -> Option<&Arc<Database>> {
+        self.by_name.get(name)
+    }
+
+    pub(crate) fn verifying(&self) -> Option<&Arc<Database>> {
+        self.verifying.as_ref()
+    }
+
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<Database>> {
+        self.by_name.values()
+    }
+}
+
+/// A security refusal: logged as such, reported as a bad upstream answer (nothing stored).
+fn security(db: &SumdbName, what: String) -> ServiceError {
+    warn!(target: "gomodproxy::security", sumdb = %db, "SECURITY: {what}");
+    ServiceError::BadUpstream(format!("SECURITY: {what}"))
+}
+
+fn upstream_error(err: FetchError) -> ServiceError {
+    err.into()
+}
+
+impl Database {
+    /// Fetches `path` (`lookup/…`, `tile/…`, `latest`) from upstream, unverified.
+    async fn fetch(&self, inner: &Inner, path: &str, limit: u64) -> Result<Bytes, ServiceError> {
+        match &self.source {
+            None => Err(ServiceError::NotFound(format!(
+                "offline mode: sumdb/{}/{path} is not in the cache",
+                self.name
+            ))),
+            Some(DbSource::Direct(fetcher)) => fetcher
+                .walk(|source| async move { fetcher.get_bytes(&source, path, limit).await })
+                .await
+                .map_err(upstream_error),
+            Some(DbSource::Chain) => {
+                let fetcher = inner.fetcher.as_ref().ok_or_else(|| {
+                    ServiceError::NotFound("offline mode: upstream is not used".to_string())
+                })?;
+                let rel = format!("sumdb/{}/{path}", self.name);
+                fetcher
+                    .walk(|source| {
+                        let rel = &rel;
+                        async move { fetcher.get_bytes(&source, rel, limit).await }
+                    })
+                    .await
+                    .map_err(upstream_error)
+            }
+        }
+    }
+
+    fn key(&self, path: SumdbPath) -> Key {
+        Key::Sumdb {
+            db: self.name.clone(),
+            path,
+        }
+    }
+
+    /// Checks a signed tree note with this database's key.
+    fn open_tree(&self, note: &[u8]) -> Result<Tree, ServiceError> {
+        let text = self.verifier.open(note).map_err(|e| {
+            security(
+                &self.name,
+                format!("tree head of {} does not verify: {e}", self.name),
+            )
+        })?;
+        Tree::parse(text).map_err(|e| {
+            security(
+                &self.name,
+                format!("tree head of {} is malformed: {e}", self.name),
+            )
+        })
+    }
+
+    fn current(&self) -> Option<Trusted> {
+        self.trusted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The trusted tree, loaded from storage on first use.
+    async fn trusted(&self, inner: &Inner) -> Result<Option<Trusted>, ServiceError> {
+        if let Some(t) = self.current() {
+            return Ok(Some(t));
+        }
+        let key = self.key(SumdbPath::Latest);
+        match inner.storage.get_bytes(&key, MAX_NOTE_SIZE).await {
+            Ok((meta, note)) => {
+                let tree = self.open_tree(&note)?;
+                let t = Trusted {
+                    tree,
+                    note,
+                    fetched: meta.modified,
+                };
+                let mut slot = self.trusted.write().unwrap_or_else(|p| p.into_inner());
+                // Another request may have fetched a newer one meanwhile.
+                if slot.as_ref().is_none_or(|s| s.tree.n < t.tree.n) {
+                    *slot = Some(t.clone());
+                }
+                Ok(slot.clone())
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(ServiceError::storage(&key, e)),
+        }
+    }
+
+    /// A trusted tree of at least `min_n` records, refreshed from upstream when the current
+    /// one is smaller or older than the TTL (offline: whatever is stored).
+    async fn tree_at_least(&self, inner: &Inner, min_n: i64) -> Result<Trusted, ServiceError> {
+        let fresh_enough = |t: &Trusted| {
+            t.tree.n >= min_n
+                && SystemTime::now()
+                    .duration_since(t.fetched)
+                    .map_or(true, |age| age < inner.config.sumdb_latest_ttl)
+        };
+        if let Some(t) = self.trusted(inner).await?
+            && (fresh_enough(&t) || (self.source.is_none() && t.tree.n >= min_n))
+        {
+            return Ok(t);
+        }
+        if self.source.is_none() {
+            return Err(ServiceError::NotFound(format!(
+                "offline mode: no cached tree head of {} covers {min_n} records",
+                self.name
+            )));
+        }
+        let _guard = self.refresh.lock().await;
+        if let Some(t) = self.current()
+            && fresh_enough(&t)
+        {
+            return Ok(t);
+        }
+        let note = self.fetch(inner, "latest", MAX_NOTE_SIZE).await?;
+        let tree = self.open_tree(&note)?;
+        let old = self.current();
+        if let Some(old) = &old
+            && old.tree.n > tree.n
+        {
+            // Upstream is behind us (a cache): keep ours, and check the two agree.
+            self.check_consistent(inner, &old.tree, &tree).await?;
+            if old.tree.n < min_n {
+                return Err(ServiceError::BadUpstream(format!(
+                    "checksum database {} offers no tree of {min_n} records yet",
+                    self.name
+                )));
+            }
+            return Ok(old.clone());
+        }
+        if let Some(old) = &old {
+            self.check_consistent(inner, &tree, &old.tree).await?;
+        }
+        if tree.n < min_n {
+            return Err(ServiceError::BadUpstream(format!(
+                "checksum database {}: its latest tree has {} records, {min_n} needed",
+                self.name, tree.n
+            )));
+        }
+        let key = self.key(SumdbPath::Latest);
+        inner
+            .storage
+            .put_bytes(&key, note.clone())
+            .await
+            .map_err(|e| ServiceError::storage(&key, e))?;
+        let t = Trusted {
+            tree,
+            note,
+            fetched: SystemTime::now(),
+        };
+        info!(sumdb = %self.name, size = tree.n, "trusted checksum database tree advanced");
+        *self.trusted.write().unwrap_or_else(|p| p.into_inner()) = Some(t.clone());
+        Ok(t)
+    }
+
+    /// Checks that `older` is a prefix of `newer` (its root rebuilt from hashes authenticated in
+    /// `newer`). Equal sizes must have equal roots.
+    async fn check_consistent(
+        &self,
+        inner: &Inner,
+        newer: &Tree,
+        older: &Tree,
+    ) -> Result<(), ServiceError> {
+        if older.n == newer.n {
+            if older.hash != newer.hash {
+                return Err(security(
+                    &self.name,
+                    format!(
+                        "{} signed two different trees of {} records",
+                        self.name, older.n
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        if older.n == 0 {
+            return Ok(());
+        }
+        let indexes = sub_tree_index(0, older.n);
+        let hashes = self.authenticated_hashes(inner, *newer, &indexes).await?;
+        let root = gomod::sumdb::tlog::tree_hash_from_subtrees(&hashes).unwrap_or_default();
+        if root != older.hash {
+            return Err(security(
+                &self.name,
+                format!(
+                    "{} tree of {} records is not a prefix of its tree of {} records",
+                    self.name, older.n, newer.n
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads stored hashes through tiles authenticated against `tree`, storing the tiles.
+    async fn authenticated_hashes(
+        &self,
+        inner: &Inner,
+        tree: Tree,
+        indexes: &[i64],
+    ) -> Result<Vec<gomod::sumdb::tlog::Hash>, ServiceError> {
+        let plan = TilePlan::new(tree, SUMDB_TILE_HEIGHT, indexes)
+            .map_err(|e| ServiceError::BadUpstream(format!("{}: {e}", self.name)))?;
+        let data = self.plan_data(inner, &plan).await?;
+        let hashes = plan.verify(&data).map_err(|e| {
+            security(
+                &self.name,
+                format!("tiles of {} fail verification: {e}", self.name),
+            )
+        })?;
+        self.store_tiles(inner, &plan, &data).await?;
+        Ok(hashes)
+    }
+
+    /// The data of every tile of a plan: stored ones, else fetched (unverified until the plan
+    /// checks them).
+    async fn plan_data(&self, inner: &Inner, plan: &TilePlan) -> Result<Vec<Bytes>, ServiceError> {
+        let fetches = plan.tiles().iter().map(|tile| self.raw_tile(inner, tile));
+        futures::future::try_join_all(fetches).await
+    }
+
+    async fn raw_tile(&self, inner: &Inner, tile: &Tile) -> Result<Bytes, ServiceError> {
+        let key = self.key(SumdbPath::Tile(*tile));
+        match inner.storage.get_bytes(&key, MAX_TILE_SIZE).await {
+            Ok((_, data)) => return Ok(data),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(ServiceError::storage(&key, e)),
+        }
+        self.fetch(inner, &tile.path(), MAX_TILE_SIZE).await
+    }
+
+    async fn store_tiles(
+        &self,
+        inner: &Inner,
+        plan: &TilePlan,
+        data: &[Bytes],
+    ) -> Result<(), ServiceError> {
+        for (tile, bytes) in plan.tiles().iter().zip(data) {
+            let key = self.key(SumdbPath::Tile(*tile));
+            if inner
+                .storage
+                .exists(&key)
+                .await
+                .map_err(|e| ServiceError::storage(&key, e))?
+                .is_none()
+            {
+                inner
+                    .storage
+                    .put_bytes(&key, bytes.clone())
+                    .await
+                    .map_err(|e| ServiceError::storage(&key, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A hash tile, verified: from storage, else fetched, authenticated and stored.
+    async fn tile(&self, inner: &Arc<Inner>, tile: Tile) -> Result<Bytes, ServiceError> {
+        let key = self.key(SumdbPath::Tile(tile));
+        match inner.storage.get_bytes(&key, MAX_TILE_SIZE).await {
+            Ok((_, data)) => return Ok(data),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(ServiceError::storage(&key, e)),
+        }
+        if tile.is_data() {
+            return Err(ServiceError::NotFound(format!(
+                "sumdb/{}/{}: data tiles are not proxied (the go command never asks for them)",
+                self.name,
+                tile.path()
+            )));
+        }
+        if self.source.is_none() {
+            return Err(ServiceError::NotFound(format!(
+                "offline mode: sumdb/{}/{} is not in the cache",
+                self.name,
+                tile.path()
+            )));
+        }
+        // The smallest tree that has this tile at this width.
+        let level_shift = tile.l as u32 * tile.h;
+        let needed = ((tile.n << tile.h) + i64::from(tile.w))
+            .checked_shl(level_shift)
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("sumdb/{}/{}: no such tile", self.name, tile.path()))
+            })?;
+        let trusted = self.tree_at_least(inner, needed).await?;
+        let plan = TilePlan::for_tile(trusted.tree, &tile)
+            .map_err(|e| ServiceError::NotFound(format!("sumdb/{}: {e}", self.name)))?;
+        let data = self.plan_data(inner, &plan).await?;
+        plan.verify(&data).map_err(|e| {
+            security(
+                &self.name,
+                format!("tiles of {} fail verification: {e}", self.name),
+            )
+        })?;
+        self.store_tiles(inner, &plan, &data).await?;
+        // The plan holds the tile at the tree's width; a narrower request is its prefix.
+        let index = plan
+            .tiles()
+            .iter()
+            .position(|t| t.l == tile.l && t.n == tile.n)
+            .ok_or_else(|| {
+                ServiceError::BadUpstream(format!(
+                    "sumdb/{}: tile plan lost {}",
+                    self.name,
+                    tile.path()
+                ))
+            })?;
+        let wide = &data[index];
+        if plan.tiles()[index].w == tile.w {
+            return Ok(wide.clone());
+        }
+        let asked = self.fetch(inner, &tile.path(), MAX_TILE_SIZE).await?;
+        if asked.len() != tile.w as usize * 32 || !wide.starts_with(&asked) {
+            return Err(security(
+                &self.name,
+                format!(
+                    "{}/{} is not a prefix of the verified tile",
+                    self.name,
+                    tile.path()
+                ),
+            ));
+        }
+        inner
+            .storage
+            .put_bytes(&key, asked.clone())
+            .await
+            .map_err(|e| ServiceError::storage(&key, e))?;
+        Ok(asked)
+    }
+
+    /// The verified record for `module@version`: from storage, else fetched, verified, stored.
+    pub(crate) async fn lookup(
+        &self,
+        inner: &Arc<Inner>,
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<Lookup, ServiceError> {
+        if is_private(inner, module) {
+            return Err(ServiceError::NotFound(format!(
+                "{module} matches the private patterns: it is never sent to a checksum database"
+            )));
+        }
+        let key = self.key(SumdbPath::Lookup {
+            module: module.clone(),
+            version: version.clone(),
+        });
+        if let Some(l) = self.stored_lookup(inner, &key).await? {
+            return Ok(l);
+        }
+        if self.source.is_none() {
+            return Err(ServiceError::NotFound(format!(
+                "offline mode: the checksum database record of {module}@{version} ({}) is not in the cache",
+                self.name
+            )));
+        }
+        let db = inner
+            .sumdbs
+            .get(&self.name)
+            .cloned()
+            .ok_or_else(|| ServiceError::Config(format!("{} vanished", self.name)))?;
+        let (task_inner, task_key) = (inner.clone(), key.clone());
+        let (m, v) = (module.clone(), version.clone());
+        inner
+            .dedup
+            .run(&key, move || async move {
+                db.fetch_lookup(&task_inner, &task_key, &m, &v).await
+            })
+            .await?;
+        self.stored_lookup(inner, &key)
+            .await?
+            .ok_or_else(|| crate::vanished(&key))
+    }
+
+    async fn stored_lookup(
+        &self,
+        inner: &Inner,
+        key: &Key,
+    ) -> Result<Option<Lookup>, ServiceError> {
+        match inner.storage.get_bytes(key, MAX_NOTE_SIZE).await {
+            Ok((_, body)) => Lookup::parse(&body)
+                .map(Some)
+                .map_err(|e| ServiceError::Storage(format!("stored {key} is corrupt: {e}"))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(ServiceError::storage(key, e)),
+        }
+    }
+
+    async fn fetch_lookup(
+        &self,
+        inner: &Inner,
+        key: &Key,
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<(), ServiceError> {
+        if inner
+            .storage
+            .exists(key)
+            .await
+            .map_err(|e| ServiceError::storage(key, e))?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let path = SumdbPath::Lookup {
+            module: module.clone(),
+            version: version.clone(),
+        }
+        .render();
+        let body = self
+            .fetch(inner, &path, MAX_NOTE_SIZE)
+            .await
+            .map_err(|e| match e {
+                ServiceError::NotFound(m) => ServiceError::NotFound(format!(
+                    "checksum database {} has no record of {module}@{version}: {m}",
+                    self.name
+                )),
+                other => other,
+            })?;
+        let lookup = Lookup::parse(&body).map_err(|e| {
+            ServiceError::BadUpstream(format!("{}: lookup of {module}@{version}: {e}", self.name))
+        })?;
+        let record = lookup.record(module.as_str(), version.as_str());
+        if record.go_mod.is_none() {
+            return Err(security(
+                &self.name,
+                format!(
+                    "{} answered the lookup of {module}@{version} with a record for something else",
+                    self.name
+                ),
+            ));
+        }
+        let their_tree = self.open_tree(&lookup.note)?;
+        if their_tree.n <= lookup.id {
+            return Err(security(
+                &self.name,
+                format!(
+                    "{}: record {} is not in the tree of {} records it came with",
+                    self.name, lookup.id, their_tree.n
+                ),
+            ));
+        }
+        let trusted = self.tree_at_least(inner, their_tree.n).await?;
+        self.check_consistent(inner, &trusted.tree, &their_tree)
+            .await?;
+        let proven = self
+            .authenticated_hashes(inner, trusted.tree, &[stored_hash_index(0, lookup.id)])
+            .await?;
+        if proven.first() != Some(&record_hash(lookup.text.as_bytes())) {
+            return Err(security(
+                &self.name,
+                format!(
+                    "{}: the record of {module}@{version} is not the one the log holds at {}",
+                    self.name, lookup.id
+                ),
+            ));
+        }
+        inner
+            .storage
+            .put_bytes(key, body)
+            .await
+            .map_err(|e| ServiceError::storage(key, e))?;
+        Ok(())
+    }
+
+    /// Makes sure every stored lookup is provable in the trusted tree with stored tiles (after
+    /// a prewarm, for offline clients): returns how many records were checked.
+    pub(crate) async fn seal(&self, inner: &Inner) -> Result<usize, ServiceError> {
+        use futures::StreamExt;
+        let Some(trusted) = self.trusted(inner).await? else {
+            return Ok(0);
+        };
+        let mut ids = Vec::new();
+        let mut listing = inner
+            .storage
+            .list(&ListPrefix::SumdbLookups(self.name.clone()));
+        while let Some(entry) = listing.next().await {
+            let entry = entry.map_err(|e| {
+                ServiceError::Storage(format!("listing the lookups of {}: {e}", self.name))
+            })?;
+            if let Some(l) = self.stored_lookup(inner, &entry.key).await? {
+                if l.id < trusted.tree.n {
+                    ids.push((l.id, record_hash(l.text.as_bytes()), entry.key));
+                }
+            }
+        }
+        for chunk in ids.chunks(64) {
+            let indexes: Vec<i64> = chunk
+                .iter()
+                .map(|(id, _, _)| stored_hash_index(0, *id))
+                .collect();
+            let hashes = self
+                .authenticated_hashes(inner, trusted.tree, &indexes)
+                .await?;
+            for ((_, want, key), got) in chunk.iter().zip(hashes) {
+                if got != *want {
+                    return Err(security(
+                        &self.name,
+                        format!("stored {key} is not in the trusted tree"),
+                    ));
+                }
+            }
+        }
+        Ok(ids.len())
+    }
+}
+
+/// Whether `module` matches the private patterns.
+pub(crate) fn is_private(inner: &Inner, module: &ModulePath) -> bool {
+    inner
+        .config
+        .private
+        .iter()
+        .any(|p| gomod::glob::match_prefix_patterns(p, module.as_str()))
+}
+
+/// Checks an upstream `.mod` or `.zip` hash against the verifying database, unless
+/// verification is off or the module is private.
+pub(crate) async fn verify_hash(
+    inner: &Arc<Inner>,
+    module: &ModulePath,
+    version: &Version,
+    what: Verified,
+    h1: &str,
+) -> Result<(), ServiceError> {
+    if !inner.config.verify || is_private(inner, module) {
+        return Ok(());
+    }
+    let Some(db) = inner.sumdbs.verifying().cloned() else {
+        return Ok(());
+    };
+    let lookup = db
+        .lookup(inner, module, version)
+        .await
+        .map_err(|e| match e {
+            // Not in the database: the go command would refuse it too.
+            ServiceError::NotFound(m) => {
+                ServiceError::BadUpstream(format!("cannot verify {module}@{version}: {m}"))
+            }
+            other => other,
+        })?;
+    let Record { zip, go_mod } = lookup.record(module.as_str(), version.as_str());
+    let (want, label) = match what {
+        Verified::Zip => (zip, ""),
+        Verified::GoMod => (go_mod, "/go.mod"),
+    };
+    match want {
+        Some(want) if want == h1 => Ok(()),
+        Some(want) => Err(security(
+            &db.name,
+            format!(
+                "checksum mismatch for {module}@{version}{label}: upstream sent {h1}, checksum database {} has {want}; not stored",
+                db.name
+            ),
+        )),
+        None => Err(security(
+            &db.name,
+            format!(
+                "checksum database {} has no {module} {version}{label} hash",
+                db.name
+            ),
+        )),
+    }
+}
+
+/// What [`verify_hash`] checks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Verified {
+    Zip,
+    GoMod,
+}
+
+/// `/sumdb/<name>/<path>`.
+pub(crate) async fn serve(
+    inner: &Arc<Inner>,
+    name: &SumdbName,
+    path: &SumdbPath,
+) -> Result<Answer, ServiceError> {
+    let db = match inner.sumdbs.get(name) {
+        Some(db) if inner.config.serve_sumdb => db.clone(),
+        _ => {
+            return Err(ServiceError::NotFound(format!(
+                "checksum database {name} is not proxied here"
+            )));
+        }
+    };
+    let (body, immutable) = match path {
+        SumdbPath::Supported => (Bytes::new(), false),
+        SumdbPath::Latest => {
+            let t = if db.source.is_some() {
+                db.tree_at_least(inner, 0).await?
+            } else {
+                db.trusted(inner).await?.ok_or_else(|| {
+                    ServiceError::NotFound(format!(
+                        "offline mode: no tree head of {name} is cached"
+                    ))
+                })?
+            };
+            (t.note, false)
+        }
+        SumdbPath::Tile(tile) => (db.tile(inner, *tile).await?, true),
+        SumdbPath::Lookup { module, version } => {
+            let lookup = db.lookup(inner, module, version).await?;
+            // Attach the trusted tree, whose tiles are the ones this proxy serves.
+            let trusted = match db.trusted(inner).await? {
+                Some(t) if t.tree.n > lookup.id => Some(t),
+                _ if db.source.is_some() => Some(db.tree_at_least(inner, lookup.id + 1).await?),
+                _ => None,
+            };
+            let body = match trusted {
+                Some(t) => lookup.format_with_note(&t.note),
+                None => lookup.format_with_note(&lookup.note),
+            };
+            (Bytes::from(body), false)
+        }
+    };
+    Ok(Answer {
+        size: body.len() as u64,
+        etag: Some(sha256_etag(&body)),
+        body: Body::Bytes(body),
+        immutable,
+        modified: None,
+    })
+}
