@@ -636,10 +636,10 @@ impl Database {
             let entry = entry.map_err(|e| {
                 ServiceError::Storage(format!("listing the lookups of {}: {e}", self.name))
             })?;
-            if let Some(l) = self.stored_lookup(inner, &entry.key).await? {
-                if l.id < trusted.tree.n {
-                    ids.push((l.id, record_hash(l.text.as_bytes()), entry.key));
-                }
+            if let Some(l) = self.stored_lookup(inner, &entry.key).await?
+                && l.id < trusted.tree.n
+            {
+                ids.push((l.id, record_hash(l.text.as_bytes()), entry.key));
             }
         }
         for chunk in ids.chunks(64) {
