@@ -42,6 +42,10 @@ use crate::{Answer, Body, Inner, ServiceConfig, ServiceError, sha256_etag};
 /// Largest lookup answer or tree head accepted (they are a few hundred bytes).
 const MAX_NOTE_SIZE: u64 = 64 * 1024;
 
+/// The shortest time between two fetches of a tree head that a request for a bigger tree can
+/// cause.
+const MIN_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A tile of height 8 holds at most 256 hashes of 32 bytes.
 const MAX_TILE_SIZE: u64 = 256 * 32;
 
@@ -156,6 +160,18 @@ fn security(db: &SumdbName, what: String) -> ServiceError {
     ServiceError::BadUpstream(format!("SECURITY: {what}"))
 }
 
+/// No tree of `needed` records exists upstream: "not found" for a client's request beyond the
+/// log; a bad upstream when a signed note promised such a tree.
+fn too_small(db: &SumdbName, needed: i64, latest: i64, signed_need: bool) -> ServiceError {
+    let msg =
+        format!("checksum database {db} has no tree of {needed} records (its latest has {latest})");
+    if signed_need {
+        ServiceError::BadUpstream(msg)
+    } else {
+        ServiceError::NotFound(msg)
+    }
+}
+
 fn upstream_error(err: FetchError) -> ServiceError {
     err.into()
 }
@@ -245,8 +261,16 @@ impl Database {
     }
 
     /// A trusted tree of at least `min_n` records, refreshed from upstream when the current
-    /// one is smaller or older than the TTL (offline: whatever is stored).
-    async fn tree_at_least(&self, inner: &Inner, min_n: i64) -> Result<Trusted, ServiceError> {
+    /// one is smaller or older than the TTL (offline: whatever is stored). `signed_need` says
+    /// that `min_n` comes from a signed tree head, so a refresh is certainly worth it; an
+    /// unauthenticated need (a client's tile request) refreshes at most once per
+    /// [`MIN_REFRESH_INTERVAL`].
+    async fn tree_at_least(
+        &self,
+        inner: &Inner,
+        min_n: i64,
+        signed_need: bool,
+    ) -> Result<Trusted, ServiceError> {
         let fresh_enough = |t: &Trusted| {
             t.tree.n >= min_n
                 && SystemTime::now()
@@ -265,10 +289,18 @@ impl Database {
             )));
         }
         let _guard = self.refresh.lock().await;
-        if let Some(t) = self.current()
-            && fresh_enough(&t)
-        {
-            return Ok(t);
+        if let Some(t) = self.current() {
+            if fresh_enough(&t) {
+                return Ok(t);
+            }
+            // A request for a tree beyond the newest one just fetched must not make every such
+            // request another upstream fetch.
+            let age = SystemTime::now()
+                .duration_since(t.fetched)
+                .unwrap_or_default();
+            if !signed_need && t.tree.n < min_n && age < MIN_REFRESH_INTERVAL {
+                return Err(too_small(&self.name, min_n, t.tree.n, signed_need));
+            }
         }
         let note = self.fetch(inner, "latest", MAX_NOTE_SIZE).await?;
         let tree = self.open_tree(&note)?;
@@ -279,10 +311,7 @@ impl Database {
             // Upstream is behind us (a cache): keep ours, and check the two agree.
             self.check_consistent(inner, &old.tree, &tree).await?;
             if old.tree.n < min_n {
-                return Err(ServiceError::BadUpstream(format!(
-                    "checksum database {} offers no tree of {min_n} records yet",
-                    self.name
-                )));
+                return Err(too_small(&self.name, min_n, old.tree.n, signed_need));
             }
             return Ok(old.clone());
         }
@@ -290,10 +319,7 @@ impl Database {
             self.check_consistent(inner, &tree, &old.tree).await?;
         }
         if tree.n < min_n {
-            return Err(ServiceError::BadUpstream(format!(
-                "checksum database {}: its latest tree has {} records, {min_n} needed",
-                self.name, tree.n
-            )));
+            return Err(too_small(&self.name, min_n, tree.n, signed_need));
         }
         let key = self.key(SumdbPath::Latest);
         inner
@@ -441,7 +467,7 @@ impl Database {
             .ok_or_else(|| {
                 ServiceError::NotFound(format!("sumdb/{}/{}: no such tile", self.name, tile.path()))
             })?;
-        let trusted = self.tree_at_least(inner, needed).await?;
+        let trusted = self.tree_at_least(inner, needed, false).await?;
         let plan = TilePlan::for_tile(trusted.tree, &tile)
             .map_err(|e| ServiceError::NotFound(format!("sumdb/{}: {e}", self.name)))?;
         let data = self.plan_data(inner, &plan).await?;
@@ -598,7 +624,7 @@ impl Database {
                 ),
             ));
         }
-        let trusted = self.tree_at_least(inner, their_tree.n).await?;
+        let trusted = self.tree_at_least(inner, their_tree.n, true).await?;
         self.check_consistent(inner, &trusted.tree, &their_tree)
             .await?;
         let proven = self
@@ -746,7 +772,7 @@ pub(crate) async fn serve(
         SumdbPath::Supported => (Bytes::new(), false),
         SumdbPath::Latest => {
             let t = if db.source.is_some() {
-                db.tree_at_least(inner, 0).await?
+                db.tree_at_least(inner, 0, false).await?
             } else {
                 db.trusted(inner).await?.ok_or_else(|| {
                     ServiceError::NotFound(format!(
@@ -762,7 +788,9 @@ pub(crate) async fn serve(
             // Attach the trusted tree, whose tiles are the ones this proxy serves.
             let trusted = match db.trusted(inner).await? {
                 Some(t) if t.tree.n > lookup.id => Some(t),
-                _ if db.source.is_some() => Some(db.tree_at_least(inner, lookup.id + 1).await?),
+                _ if db.source.is_some() => {
+                    Some(db.tree_at_least(inner, lookup.id + 1, true).await?)
+                }
                 _ => None,
             };
             let body = match trusted {

@@ -9,3 +9,4 @@ mod faults;
 mod mutable;
 mod offline;
 mod storage_errors;
+mod sumdb;
