@@ -99,6 +99,32 @@ impl Key {
         })
     }
 
+    /// Whether the object under this key may change over time (`list`, `@latest`, a
+    /// checksum database's tree head). Everything else is written once per key and never
+    /// differs: a canonical version's `.info`/`.mod`/`.zip`, a lookup record, a tile.
+    pub fn is_mutable(&self) -> bool {
+        matches!(
+            self,
+            Key::List { .. }
+                | Key::Latest { .. }
+                | Key::Sumdb {
+                    path: SumdbPath::Latest,
+                    ..
+                }
+        )
+    }
+
+    /// Whether this is a module zip, the only kind of object that can be large.
+    pub fn is_zip(&self) -> bool {
+        matches!(
+            self,
+            Key::Artifact {
+                kind: ArtifactKind::Zip,
+                ..
+            }
+        )
+    }
+
     /// The module this key belongs to: an artifact's, list's or `@latest`'s module, or the
     /// module a checksum-database lookup is for; `None` for tiles and tree heads.
     pub fn module(&self) -> Option<&ModulePath> {
