@@ -41,11 +41,13 @@
 //! flushed, so the record is on disk before the file exists; the payload then streams into the
 //! file, which is fsynced, and the directory is fsynced. One small multi-tree transaction makes
 //! it visible: insert the manifest, drop its generation from `unreferenced`, and record the
-//! replaced body file's generation there (state 1). sled is flushed (fsync) before `put` returns,
-//! so a completed `put` survives a crash. A reader therefore sees the previous manifest or the
-//! new one, and a manifest only names a body that is complete on disk. A payload that fails or
-//! has the wrong length, a dropped `put` future and a failed commit leave the manifest untouched
-//! and remove the new file. `delete` is the same transaction without a new manifest.
+//! replaced body file's generation there (state 1). sled is then flushed (fsync), so a completed
+//! `put` survives a crash, and only after that flush is the replaced body file removed (removed
+//! before it, a crash could bring back the old manifest without its file). A reader therefore
+//! sees the previous manifest or the new one, and a manifest only names a body that is complete
+//! on disk. A payload that fails or has the wrong length, a dropped `put` future and a failed
+//! commit leave the manifest untouched and remove the new file. `delete` is the same
+//! transaction without a new manifest, and the same flush before the file goes.
 //!
 //! # Crashes
 //! A crash can leave the file of a save in progress, or a replaced body file whose removal had
@@ -436,15 +438,12 @@ impl Inner {
         Ok(Some((manifest, found)))
     }
 
-    /// Inserts the manifest of `path` in one transaction with the bookkeeping: the generation
-    /// of a new body file (`saved`) leaves `unreferenced`, that of a replaced body file enters
-    /// it. Returns the replaced body file's generation.
-    fn switch(
-        &self,
-        path: &str,
-        manifest: &[u8],
-        saved: Option<u64>,
-    ) -> Result<Option<u64>, SledError> {
+    /// Makes `manifest` the object of `path`: one transaction inserts it and does the
+    /// bookkeeping (the generation of a new body file, `saved`, leaves `unreferenced`; that of a
+    /// replaced body file enters it), a flush makes it durable, and only then is the replaced
+    /// body file removed: removed earlier, a crash could bring back the old manifest without
+    /// its file.
+    fn switch(&self, path: &str, manifest: &[u8], saved: Option<u64>) -> Result<(), SledError> {
         let replaced = (&self.objects, &self.unreferenced)
             .transaction(|(objects, unreferenced)| {
                 let old = objects.insert(path.as_bytes(), manifest)?;
@@ -454,20 +453,39 @@ impl Inner {
                 retire_in_transaction(unreferenced, old.as_deref(), path)
             })
             .map_err(|e| transaction_error(e, "save", path))?;
-        Ok(replaced_generation(replaced, path))
+        self.db.flush().context("flush the save of", path)?;
+        if let Some(old) = replaced_generation(replaced, path) {
+            self.purge_logged(old);
+        }
+        Ok(())
     }
 
-    /// Removes the manifest of `path`, recording its body file (if any) in `unreferenced`, in
-    /// one transaction. Returns whether there was an object and its body file's generation.
-    fn remove_object(&self, path: &str) -> Result<(bool, Option<u64>), SledError> {
-        let removed = (&self.objects, &self.unreferenced)
+    /// Removes the object of `path` like [`Inner::switch`] replaces one: one transaction, a
+    /// flush, then the removal of its body file. A missing object is not an error.
+    fn remove_object(&self, path: &str) -> Result<(), SledError> {
+        let (removed, replaced) = (&self.objects, &self.unreferenced)
             .transaction(|(objects, unreferenced)| {
                 let old = objects.remove(path.as_bytes())?;
                 let replaced = retire_in_transaction(unreferenced, old.as_deref(), path)?;
                 Ok((old.is_some(), replaced))
             })
             .map_err(|e| transaction_error(e, "delete", path))?;
-        Ok((removed.0, replaced_generation(removed.1, path)))
+        if removed {
+            self.db.flush().context("flush the delete of", path)?;
+        }
+        if let Some(old) = replaced_generation(replaced, path) {
+            self.purge_logged(old);
+        }
+        Ok(())
+    }
+
+    /// Whether the manifest of `path` names the body file `generation`; `None` if that cannot be
+    /// read.
+    fn manifest_names(&self, path: &str, generation: u64) -> Option<bool> {
+        match self.manifest(path) {
+            Ok(found) => Some(found.and_then(|(m, _)| m.generation()) == Some(generation)),
+            Err(_) => None,
+        }
     }
 
     fn lock_files(&self) -> RwLockWriteGuard<'_, ()> {
@@ -533,10 +551,12 @@ impl Inner {
             std::fs::read_dir(&self.bodies).map_err(|e| io_error("list", &self.bodies, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| io_error("list", &self.bodies, e))?;
-            let len = entry
-                .metadata()
-                .map_err(|e| io_error("stat", &entry.path(), e))?
-                .len();
+            let len = match entry.metadata() {
+                Ok(md) => md.len(),
+                // Removed since the listing (a concurrent cleanup).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error("stat", &entry.path(), e)),
+            };
             audit.body_files += 1;
             audit.body_file_bytes += len;
             let name = entry.file_name();
@@ -664,14 +684,18 @@ impl Staging {
         })?;
         // The file's directory entry must be durable before a manifest names it.
         sync_dir(&self.inner.bodies)?;
-        let replaced = self
-            .inner
-            .switch(&self.path, &encoded, Some(self.generation))?;
+        // Marked first: if only the flush in `switch` fails, the manifest may already name the
+        // file, which must then stay.
         self.finished.store(true, Ordering::SeqCst);
-        if let Some(old) = replaced {
-            self.inner.purge_logged(old);
+        let switched = self
+            .inner
+            .switch(&self.path, &encoded, Some(self.generation));
+        if switched.is_err()
+            && self.inner.manifest_names(&self.path, self.generation) == Some(false)
+        {
+            self.inner.purge_logged(self.generation);
         }
-        Ok(())
+        switched
     }
 
     fn io_error(&self, op: &'static str, source: io::Error) -> StorageError {
@@ -860,16 +884,6 @@ impl SledStorage {
         blocking("audit", move || inner.audit()).await
     }
 
-    async fn flush(&self, op: &'static str, path: &str) -> Result<()> {
-        self.inner
-            .db
-            .flush_async()
-            .await
-            .map(drop)
-            .context(op, path)
-            .map_err(StorageError::from)
-    }
-
     async fn begin_file(&self, path: &str) -> Result<Spill> {
         let (inner, path) = (self.inner.clone(), path.to_string());
         let (staging, file) = blocking("begin save", move || Staging::begin(inner, path)).await?;
@@ -1039,14 +1053,7 @@ impl Storage for SledStorage {
                         problem,
                     })?;
                 let (inner, key_path) = (self.inner.clone(), path.clone());
-                blocking("save", move || {
-                    if let Some(old) = inner.switch(&key_path, &encoded, None)? {
-                        inner.purge_logged(old);
-                    }
-                    Ok(())
-                })
-                .await?;
-                self.flush("flush the save of", &path).await?;
+                blocking("save", move || inner.switch(&key_path, &encoded, None)).await?;
                 Ok(manifest.meta())
             }
             Some(Spill {
@@ -1077,7 +1084,6 @@ impl Storage for SledStorage {
                     },
                 };
                 blocking("save", move || staging.commit(&manifest)).await?;
-                self.flush("flush the save of", &path).await?;
                 Ok(manifest.meta())
             }
         }
@@ -1116,21 +1122,8 @@ impl Storage for SledStorage {
 
     async fn delete(&self, key: &Key) -> Result<()> {
         let path = key.path();
-        let removed = {
-            let (inner, path) = (self.inner.clone(), path.clone());
-            blocking("delete", move || {
-                let (removed, file) = inner.remove_object(&path)?;
-                if let Some(generation) = file {
-                    inner.purge_logged(generation);
-                }
-                Ok(removed)
-            })
-            .await?
-        };
-        if removed {
-            self.flush("flush the delete of", &path).await?;
-        }
-        Ok(())
+        let inner = self.inner.clone();
+        blocking("delete", move || inner.remove_object(&path)).await
     }
 
     fn list(&self, prefix: &ListPrefix) -> BoxStream<'static, Result<ListEntry>> {
