@@ -54,7 +54,10 @@
 //! not finished. Both are recorded in `unreferenced`, durably before the file could exist, and
 //! [`SledStorage::open`] removes every such file before serving. Nothing of a save that had not
 //! completed is ever visible. [`SledStorage::audit`] checks the whole store for unreferenced or
-//! missing body files.
+//! missing body files. If sled itself cannot recover its log (damaged recoveries after abrupt
+//! kills are reported against sled 0.34: issues 1527, 1533), `open` fails with an error naming
+//! the store; it never starts over empty on its own. The tests kill a saving process with
+//! SIGKILL and check what the next `open` finds.
 //!
 //! # Concurrent readers
 //! `get` looks the manifest up and opens the body file while holding a shared lock; removing a
