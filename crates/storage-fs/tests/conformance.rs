@@ -51,6 +51,19 @@ async fn fs_passes_the_conformance_suite() {
     );
 }
 
+/// The memory cache the server puts in front of every backend keeps the contract too, and keeps
+/// zips out of memory (the RSS bound is enforced).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_behind_the_memory_cache_passes_the_conformance_suite() {
+    use gomodproxy_storage::cache::{MemoryCache, MemoryCacheOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let store = MemoryCache::new(
+        FsStorage::open(dir.path()).unwrap(),
+        MemoryCacheOptions::default(),
+    );
+    run_all(&store, Capabilities::default()).await;
+}
+
 #[tokio::test]
 async fn leftover_temp_files_are_invisible_and_harmless() {
     let dir = tempfile::tempdir().unwrap();

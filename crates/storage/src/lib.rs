@@ -17,7 +17,8 @@
 //! - [`StorageError::NotFound`] is distinct from every failure of the store itself: a proxy must
 //!   tell a cache miss (go upstream) from a broken backend (answer 503).
 //!
-//! [`memory::InMemory`] is the reference implementation. With the `conformance` feature,
+//! [`memory::InMemory`] is the reference implementation. [`cache::MemoryCache`] is a wrapper
+//! that holds small objects of any store in a bounded memory cache. With the `conformance` feature,
 //! [`conformance::run_all`] is the one suite every backend crate runs against a real instance.
 
 #![deny(missing_docs)]
@@ -30,6 +31,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::stream::{BoxStream, StreamExt};
 
+pub mod cache;
 mod key;
 pub mod memory;
 
