@@ -37,7 +37,9 @@
 //! undone under a reader. The clean-up of a dropped future is spawned on the runtime; if it cannot
 //! run, the staging TTL removes the chunks. The commit is idempotent (a retried commit finds the
 //! `done` marker and returns the recorded time), so it is retried after a dropped connection like
-//! every other command.
+//! every other command. As with any remote store, a `put` whose commit reply never arrived (a
+//! timeout) reports an error although the server may have applied it: the key then holds the
+//! whole new object, never a part.
 //!
 //! # Replaced and deleted objects
 //! The commit of an overwrite and `delete` do not delete the previous generation's chunks at
@@ -61,15 +63,23 @@
 //!
 //! # Connections and failures
 //! One [`redis::aio::ConnectionManager`] (a multiplexed connection that reconnects) serves all
-//! requests. The command that discovers a dropped connection still fails in redis-rs, so every
-//! command is retried [`RedisOptions::retries`] times when the connection was dropped or refused
-//! (all commands used are idempotent). Timeouts are not retried. Every Redis failure is a
-//! [`StorageError::Backend`] with `store: "redis"`, naming the operation and the server's URL
+//! requests; chunking keeps any one reply small, so a `.mod` lookup waits behind at most a few
+//! chunks of a zip transfer, and [`RedisOptions::response_timeout`] (which counts that queueing)
+//! can stay short. The command that discovers a dropped connection still fails in redis-rs, so
+//! every command is retried [`RedisOptions::retries`] times when the connection was dropped or
+//! refused (all commands used are idempotent); a server restarted between two requests is thus
+//! invisible to callers. Timeouts are not retried: under overload a retry only doubles the wait.
+//! While the server is down, operations fail within about half a second. Every Redis failure is
+//! a [`StorageError::Backend`] with `store: "redis"`, naming the operation and the server's URL
 //! (without its password); it is never reported as [`StorageError::NotFound`].
 //!
 //! # Server requirements
-//! A standalone Redis (or a compatible server) with Lua scripting. The scripts derive chunk key
-//! names from the manifest, so Redis Cluster is not supported. Use `maxmemory-policy noeviction`
+//! A standalone Redis 5 or later (tested with 7.0), or a compatible server, with Lua scripting.
+//! The scripts derive chunk key names from the manifest, so Redis Cluster is not supported, and
+//! a compatible server must allow scripts to touch keys not passed in `KEYS` (Dragonfly:
+//! `--default_lua_flags=allow-undeclared-keys`). Index entry and manifest take about 400 bytes
+//! of Redis memory per object besides its body (measured on 7.0: a million artifacts, about
+//! 400 MB). Use `maxmemory-policy noeviction`
 //! or a `volatile-*` policy (which only evicts staging and superseded chunks): an `allkeys-*`
 //! policy may evict chunks of live objects, which then fail to read ([`RedisStorage::open`] logs
 //! a warning when it can see such a policy).

@@ -866,4 +866,90 @@ async fn an_outage_is_a_prompt_backend_error_and_the_store_recovers() {
     store.put_bytes(&k, data.clone()).await.unwrap();
     assert_eq!(read_all(&store, &k).await, data);
     assert_eq!(store.list(&ListPrefix::All).count().await, 1);
+
+    // A restart between two requests: the next command finds its connection dead (redis-rs
+    // reports that to the command that notices it) and must be retried, not fail the caller.
+    for round in 0..3 {
+        server.kill();
+        server.restart().await;
+        let started = Instant::now();
+        store
+            .check()
+            .await
+            .unwrap_or_else(|e| panic!("check right after restart {round}: {e}"));
+        assert!(started.elapsed() < limit, "{:?}", started.elapsed());
+        store
+            .put_bytes(&k, data.clone())
+            .await
+            .unwrap_or_else(|e| panic!("put after restart {round}: {e}"));
+        server.kill();
+        server.restart().await;
+        // The first command after this restart is a read: a miss (nothing survives a restart
+        // here), not a backend error.
+        match store.get(&k).await {
+            Err(e) if e.is_not_found() => {}
+            other => panic!("get right after restart {round}: expected NotFound, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_reply_is_lost_is_not_undone() {
+    // CLIENT PAUSE stops every client of the server: a private one.
+    if common::test_url("a_commit_whose_reply_is_lost_is_not_undone").is_none() {
+        return;
+    }
+    let server = RedisServer::start().await;
+    let url = server.url();
+    let store = common::open(RedisOptions {
+        response_timeout: Duration::from_millis(300),
+        ..options(&url, "lost-reply:")
+    })
+    .await;
+    let k = key("example.com/lost", "v1.0.0", ArtifactKind::Zip);
+    let data = body(50, 3 * 64 * KIB);
+
+    // When the payload ends (its chunks written meanwhile), writes are paused for 1.5 s: the
+    // commit script is held by the server, its reply times out, and the put's clean-up is queued
+    // behind it on the same connection. The server then runs the commit, then the clean-up,
+    // which must leave the committed generation alone.
+    let payload = {
+        let (data, url) = (data.clone(), url.clone());
+        stream::iter([Ok(data)])
+            .chain(
+                stream::once(async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    let mut conn = common::raw(&url).await;
+                    let _: () = redis::cmd("CLIENT")
+                        .arg("PAUSE")
+                        .arg(1500)
+                        .arg("WRITE")
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap();
+                    None
+                })
+                .filter_map(|x: Option<std::io::Result<Bytes>>| async move { x }),
+            )
+            .boxed()
+    };
+    let err = store
+        .put(
+            &k,
+            PutPayload::Stream {
+                stream: payload,
+                length: Some(data.len() as u64),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StorageError::Backend { store: "redis", .. }),
+        "{err:?}"
+    );
+    eprintln!("put with a lost commit reply: {err}");
+
+    // After the pause: the put did take effect, whole.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert_eq!(read_all(&store, &k).await, data);
 }
