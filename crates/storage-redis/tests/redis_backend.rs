@@ -379,30 +379,39 @@ async fn failed_puts_remove_their_staging_chunks_before_returning() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_writer_leaves_only_expiring_staging_keys() {
+    const TTL: Duration = Duration::from_secs(2);
     let Some(mut fx) = shared_store("a_crashed_writer_leaves_only_expiring_staging_keys", |o| {
-        o.staging_ttl = Duration::from_secs(1)
+        o.staging_ttl = TTL
     })
     .await
     else {
         return;
     };
     let k = key("example.com/crashed", "v1.0.0", ArtifactKind::Zip);
-    let mut put = Box::pin(fx.store.put(
+    let writer = fx.store.clone();
+    let mut put = Box::pin(writer.put(
         &k,
         PutPayload::Stream {
             stream: stalled(body(7, 300 * KIB)),
             length: Some(1024 * KIB as u64),
         },
     ));
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), &mut put)
-            .await
-            .is_err()
-    );
+    // Drive the put until it has staged its marker and the four full chunks it has data for.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let staged = loop {
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), &mut put)
+                .await
+                .is_err(),
+            "the stalled put finished"
+        );
+        let keys = fx.keys().await;
+        if keys.len() == 5 || Instant::now() > deadline {
+            break keys;
+        }
+    };
     // What a process killed mid-put leaves: nothing runs its clean-up.
     std::mem::forget(put);
-
-    let staged = fx.keys().await;
     assert_eq!(
         staged.len(),
         5,
@@ -411,13 +420,13 @@ async fn a_crashed_writer_leaves_only_expiring_staging_keys() {
     for key in &staged {
         let ttl = common::pttl(&mut fx.conn, key).await;
         assert!(
-            ttl > 0 && ttl <= 1000,
+            ttl > 0 && ttl <= TTL.as_millis() as i64,
             "staging key {key} has expiry {ttl} ms"
         );
     }
     assert!(fx.store.exists(&k).await.unwrap().is_none());
     assert_eq!(fx.store.list(&ListPrefix::All).count().await, 0);
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    tokio::time::sleep(TTL + Duration::from_millis(300)).await;
     assert_eq!(
         fx.keys().await,
         BTreeSet::new(),
@@ -895,42 +904,48 @@ async fn an_outage_is_a_prompt_backend_error_and_the_store_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_whose_reply_is_lost_is_not_undone() {
+    const PAUSE: Duration = Duration::from_secs(3);
     // CLIENT PAUSE stops every client of the server: a private one.
     if common::test_url("a_commit_whose_reply_is_lost_is_not_undone").is_none() {
         return;
     }
     let server = RedisServer::start().await;
     let url = server.url();
+    let prefix = "lost-reply:";
     let store = common::open(RedisOptions {
-        response_timeout: Duration::from_millis(300),
-        ..options(&url, "lost-reply:")
+        response_timeout: Duration::from_millis(500),
+        ..options(&url, prefix)
     })
     .await;
     let k = key("example.com/lost", "v1.0.0", ArtifactKind::Zip);
     let data = body(50, 3 * 64 * KIB);
 
-    // When the payload ends (its chunks written meanwhile), writes are paused for 1.5 s: the
-    // commit script is held by the server, its reply times out, and the put's clean-up is queued
-    // behind it on the same connection. The server then runs the commit, then the clean-up,
-    // which must leave the committed generation alone.
+    // When the payload ends and its three chunks are staged, writes are paused: the commit
+    // script is held by the server, its reply times out, and the put's clean-up is queued behind
+    // it on the same connection. The server then runs the commit, then the clean-up, which must
+    // leave the committed generation alone.
+    let paused_at = std::sync::Arc::new(std::sync::Mutex::new(None::<Instant>));
     let payload = {
-        let (data, url) = (data.clone(), url.clone());
+        let (data, url, paused_at) = (data.clone(), url.clone(), paused_at.clone());
+        let end = async move {
+            let mut conn = common::raw(&url).await;
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while common::keys_under(&mut conn, prefix).await.len() < 4 {
+                assert!(Instant::now() < deadline, "the chunks were never staged");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let _: () = redis::cmd("CLIENT")
+                .arg("PAUSE")
+                .arg(PAUSE.as_millis() as u64)
+                .arg("WRITE")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            *paused_at.lock().unwrap() = Some(Instant::now());
+            None::<std::io::Result<Bytes>>
+        };
         stream::iter([Ok(data)])
-            .chain(
-                stream::once(async move {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    let mut conn = common::raw(&url).await;
-                    let _: () = redis::cmd("CLIENT")
-                        .arg("PAUSE")
-                        .arg(1500)
-                        .arg("WRITE")
-                        .query_async(&mut conn)
-                        .await
-                        .unwrap();
-                    None
-                })
-                .filter_map(|x: Option<std::io::Result<Bytes>>| async move { x }),
-            )
+            .chain(stream::once(end).filter_map(|x| async move { x }))
             .boxed()
     };
     let err = store
@@ -947,9 +962,14 @@ async fn a_commit_whose_reply_is_lost_is_not_undone() {
         matches!(err, StorageError::Backend { store: "redis", .. }),
         "{err:?}"
     );
+    assert!(err.to_string().contains("committing"), "{err}");
     eprintln!("put with a lost commit reply: {err}");
 
     // After the pause: the put did take effect, whole.
-    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let paused_at = paused_at
+        .lock()
+        .unwrap()
+        .expect("the payload paused the server");
+    tokio::time::sleep_until((paused_at + PAUSE + Duration::from_millis(500)).into()).await;
     assert_eq!(read_all(&store, &k).await, data);
 }
