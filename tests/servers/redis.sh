@@ -5,8 +5,9 @@
 #                                        print GOMODPROXY_TEST_REDIS_URL=redis://127.0.0.1:P/0
 #   tests/servers/redis.sh stop <dir>    stop the server started with that <dir>
 #
-# Only the URL line goes to stdout, so `eval "$(tests/servers/redis.sh start "$dir")"` or
-# `export "$(tests/servers/redis.sh start "$dir")"` works; progress and errors go to stderr.
+# Only the URL line goes to stdout; progress and errors go to stderr. In a `set -e` script:
+#   line=$(tests/servers/redis.sh start "$dir")   # stops the script if the server did not start
+#   export "$line"
 # Needs redis-server and redis-cli (Debian package redis-server).
 set -euo pipefail
 
@@ -96,7 +97,9 @@ stop() {
     fi
     for waited in $(seq 1 100); do
         kill -0 "$pid" 2>/dev/null || break
-        [ "$waited" -eq 50 ] && kill -TERM "$pid" 2>/dev/null || true
+        if [ "$waited" -eq 50 ]; then
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
         sleep 0.05
     done
     if kill -0 "$pid" 2>/dev/null; then
