@@ -973,3 +973,38 @@ async fn a_commit_whose_reply_is_lost_is_not_undone() {
     tokio::time::sleep_until((paused_at + PAUSE + Duration::from_millis(500)).into()).await;
     assert_eq!(read_all(&store, &k).await, data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_is_a_timeout_not_a_hang() {
+    if common::test_url("a_server_that_stops_answering_is_a_timeout_not_a_hang").is_none() {
+        return;
+    }
+    let server = RedisServer::start().await;
+    let opts = RedisOptions {
+        connect_timeout: Duration::from_secs(1),
+        response_timeout: Duration::from_secs(1),
+        ..options(&server.url(), "frozen:")
+    };
+    let store = common::open(opts.clone()).await;
+    let k = key("example.com/frozen", "v1.0.0", ArtifactKind::Mod);
+    store
+        .put_bytes(&k, Bytes::from_static(b"module m\n"))
+        .await
+        .unwrap();
+
+    // The process stops (as a partitioned or swapping host would): connections stay open,
+    // nothing answers.
+    server.signal("STOP");
+    let limit = Duration::from_secs(4);
+    fails_promptly("get", limit, store.get(&k)).await;
+    fails_promptly("head", limit, store.head(&k)).await;
+    fails_promptly("put", limit, store.put_bytes(&k, Bytes::from_static(b"x"))).await;
+    fails_promptly("check", limit, store.check()).await;
+    let err = fails_promptly("open", Duration::from_secs(8), RedisStorage::open(opts)).await;
+    assert!(err.to_string().contains(&server.url()), "{err}");
+
+    server.signal("CONT");
+    store.check().await.expect("check after the server resumed");
+    let (_, got) = store.get_bytes(&k, 1024).await.unwrap();
+    assert_eq!(&got[..], b"module m\n");
+}
