@@ -1,14 +1,18 @@
-//! Turns `[storage]` into a store: the one factory of storage backends.
+//! Turns `[storage]` and `[cache]` into a store: the one factory of storage backends, and the
+//! only code that names a backend crate.
 //!
-//! Adding a backend is a [`StorageKind`] variant with its config section, an arm here, and
-//! [`StorageKind::is_built`] saying yes.
+//! Adding a backend is a [`StorageKind`] variant with its config section, an arm in
+//! [`open_backend`], and [`StorageKind::is_built`] saying yes.
 
 use std::sync::Arc;
 
+use gomodproxy_storage::cache::{CacheStats, MemoryCache, MemoryCacheOptions};
 use gomodproxy_storage::{Storage, StorageError};
 use gomodproxy_storage_fs::FsStorage;
+use gomodproxy_storage_redis::{RedisOptions, RedisStorage, redact_url};
+use gomodproxy_storage_sled::{SledOptions, SledStorage};
 
-use crate::config::{StorageConfig, StorageKind};
+use crate::config::{CacheConfig, StorageConfig, StorageKind};
 
 /// Why the store could not be opened or failed its startup probe.
 #[derive(Debug, thiserror::Error)]
@@ -38,37 +42,122 @@ pub enum BackendError {
     },
 }
 
+/// An opened store, with the memory cache's figures when there is one.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// What the service uses.
+    pub storage: Arc<dyn Storage>,
+    cache: Option<Arc<MemoryCache<Arc<dyn Storage>>>>,
+}
+
+impl Store {
+    /// The memory cache's figures, if it is on.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
+    }
+}
+
 /// A short description of the configured store for the startup log line.
 pub fn describe(config: &StorageConfig) -> String {
     match config.kind {
         StorageKind::Fs => format!("fs:{}", config.fs.root.display()),
+        StorageKind::Sled => format!("sled:{}", config.sled.path.display()),
+        StorageKind::Redis => format!(
+            "redis:{} prefix {:?}",
+            redact_url(&config.redis.url),
+            config.redis.key_prefix
+        ),
         other => other.to_string(),
     }
 }
 
-/// Opens the configured store and runs its read/write probe, so that a broken store stops the
-/// server at startup rather than failing requests.
-pub async fn open(config: &StorageConfig) -> Result<Arc<dyn Storage>, BackendError> {
-    let (storage, key, value): (Arc<dyn Storage>, _, _) = match config.kind {
+/// The config key that locates the store, and its value (for errors).
+fn locator(config: &StorageConfig) -> (&'static str, String) {
+    match config.kind {
+        StorageKind::Fs => ("storage.fs.root", config.fs.root.display().to_string()),
+        StorageKind::Sled => ("storage.sled.path", config.sled.path.display().to_string()),
+        StorageKind::Redis => ("storage.redis.url", redact_url(&config.redis.url)),
+        StorageKind::S3 => ("storage.s3.bucket", String::new()),
+    }
+}
+
+/// Opens the configured backend without probing it.
+pub async fn open_backend(config: &StorageConfig) -> Result<Arc<dyn Storage>, BackendError> {
+    let (key, value) = locator(config);
+    let open_error = |cause| BackendError::Open {
+        key,
+        value: value.clone(),
+        cause,
+    };
+    let blocking_failed = |e: tokio::task::JoinError| StorageError::backend("open", e);
+    match config.kind {
         StorageKind::Fs => {
-            let value = config.fs.root.display().to_string();
             let root = config.fs.root.clone();
             // Opening creates directories and sweeps stale temporary files: blocking work.
-            let opened = tokio::task::spawn_blocking(move || FsStorage::open(root))
+            let store = tokio::task::spawn_blocking(move || FsStorage::open(root))
                 .await
-                .unwrap_or_else(|e| Err(StorageError::backend("fs", e)));
-            let store = opened.map_err(|cause| BackendError::Open {
-                key: "storage.fs.root",
-                value: value.clone(),
-                cause,
-            })?;
-            (Arc::new(store), "storage.fs.root", value)
+                .unwrap_or_else(|e| Err(blocking_failed(e)))
+                .map_err(open_error)?;
+            Ok(Arc::new(store))
         }
-        other => return Err(BackendError::NotBuilt(other)),
-    };
-    storage
+        StorageKind::Sled => {
+            let options = SledOptions {
+                path: config.sled.path.clone(),
+                cache_capacity_bytes: config.sled.cache_capacity,
+                flush_every_ms: (config.sled.flush_every_ms > 0)
+                    .then_some(config.sled.flush_every_ms),
+            };
+            let store = tokio::task::spawn_blocking(move || SledStorage::open(options))
+                .await
+                .unwrap_or_else(|e| Err(blocking_failed(e)))
+                .map_err(open_error)?;
+            Ok(Arc::new(store))
+        }
+        StorageKind::Redis => {
+            let r = &config.redis;
+            let options = RedisOptions {
+                url: r.url.clone(),
+                key_prefix: r.key_prefix.clone(),
+                chunk_size: r.chunk_size,
+                connect_timeout: r.connect_timeout,
+                response_timeout: r.response_timeout,
+                retries: r.retries,
+                staging_ttl: r.staging_ttl,
+                superseded_grace: r.superseded_grace,
+                ..RedisOptions::default()
+            };
+            let store = RedisStorage::open(options).await.map_err(open_error)?;
+            Ok(Arc::new(store))
+        }
+        other => Err(BackendError::NotBuilt(other)),
+    }
+}
+
+/// Opens the configured store, runs its read/write probe (so that a broken store stops the
+/// server at startup rather than failing requests), and puts the memory cache in front.
+pub async fn open(storage: &StorageConfig, cache: &CacheConfig) -> Result<Store, BackendError> {
+    let backend = open_backend(storage).await?;
+    let (key, value) = locator(storage);
+    backend
         .check()
         .await
         .map_err(|cause| BackendError::Check { key, value, cause })?;
-    Ok(storage)
+    if cache.memory_bytes == 0 {
+        return Ok(Store {
+            storage: backend,
+            cache: None,
+        });
+    }
+    let cached = Arc::new(MemoryCache::new(
+        backend,
+        MemoryCacheOptions {
+            capacity_bytes: cache.memory_bytes,
+            max_object_bytes: cache.max_object_bytes,
+            mutable_max_age: cache.mutable_max_age,
+        },
+    ));
+    Ok(Store {
+        storage: cached.clone(),
+        cache: Some(cached),
+    })
 }

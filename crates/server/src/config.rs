@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use gomodproxy_service::{Mode as ServiceMode, ProxyService, ServiceConfig};
 use gomodproxy_storage::Storage;
+use gomodproxy_storage::cache::MemoryCacheOptions;
 use gomodproxy_storage::memory::InMemory;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +57,8 @@ pub struct Config {
     pub private: Vec<String>,
     /// Where artifacts are stored.
     pub storage: StorageConfig,
+    /// The in-memory cache of small objects.
+    pub cache: CacheConfig,
     /// How upstream is fetched.
     pub fetch: FetchConfig,
     /// The checksum database: proxying and verification.
@@ -77,6 +80,7 @@ impl Default for Config {
             workers: 0,
             private: service.private,
             storage: StorageConfig::default(),
+            cache: CacheConfig::default(),
             fetch: FetchConfig::default(),
             sumdb: SumdbConfig::default(),
             log: LogConfig::default(),
@@ -130,6 +134,10 @@ pub struct StorageConfig {
     pub kind: StorageKind,
     /// `[storage.fs]`, used when `type = "fs"`.
     pub fs: FsConfig,
+    /// `[storage.sled]`, used when `type = "sled"`.
+    pub sled: SledConfig,
+    /// `[storage.redis]`, used when `type = "redis"`.
+    pub redis: RedisConfig,
 }
 
 /// Every storage backend the project knows of; [`StorageKind::is_built`] says which ones this
@@ -151,7 +159,10 @@ pub enum StorageKind {
 impl StorageKind {
     /// Whether this binary contains the backend. Keep in step with `backend::open`.
     pub fn is_built(self) -> bool {
-        matches!(self, StorageKind::Fs)
+        matches!(
+            self,
+            StorageKind::Fs | StorageKind::Sled | StorageKind::Redis
+        )
     }
 }
 
@@ -178,6 +189,97 @@ impl Default for FsConfig {
     fn default() -> Self {
         FsConfig {
             root: PathBuf::from("./data"),
+        }
+    }
+}
+
+/// `[storage.sled]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SledConfig {
+    /// Directory of the store: the sled database and the body files beside it.
+    pub path: PathBuf,
+    /// Upper bound of sled's page cache (manifests and small bodies), in bytes.
+    pub cache_capacity: u64,
+    /// Interval of sled's background log flush in milliseconds; 0 turns it off (every save
+    /// flushes before it returns either way).
+    pub flush_every_ms: u64,
+}
+
+impl Default for SledConfig {
+    fn default() -> Self {
+        let s = gomodproxy_storage_sled::SledOptions::default();
+        SledConfig {
+            path: s.path,
+            cache_capacity: s.cache_capacity_bytes,
+            flush_every_ms: s.flush_every_ms.unwrap_or(0),
+        }
+    }
+}
+
+/// `[storage.redis]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Server URL (`redis://[:password@]host:port/db`, or `redis+unix:///path`).
+    pub url: String,
+    /// Prepended to every Redis key, so one Redis can be shared with other applications.
+    pub key_prefix: String,
+    /// Bodies are stored in chunks of this many bytes.
+    pub chunk_size: usize,
+    /// Timeout of one connection attempt.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Timeout of one command.
+    #[serde(with = "humantime_serde")]
+    pub response_timeout: Duration,
+    /// Retries of a command after a dropped or refused connection.
+    pub retries: u32,
+    /// Expiry of the chunks of a save in progress (a crashed writer's chunks vanish after it).
+    #[serde(with = "humantime_serde")]
+    pub staging_ttl: Duration,
+    /// How long replaced or deleted chunks stay readable for readers already streaming them.
+    #[serde(with = "humantime_serde")]
+    pub superseded_grace: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        let r = gomodproxy_storage_redis::RedisOptions::default();
+        RedisConfig {
+            url: r.url,
+            key_prefix: r.key_prefix,
+            chunk_size: r.chunk_size,
+            connect_timeout: r.connect_timeout,
+            response_timeout: r.response_timeout,
+            retries: r.retries,
+            staging_ttl: r.staging_ttl,
+            superseded_grace: r.superseded_grace,
+        }
+    }
+}
+
+/// `[cache]`: the in-memory cache of small objects in front of the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Budget in bytes; 0 turns the cache off.
+    pub memory_bytes: u64,
+    /// Largest object held.
+    pub max_object_bytes: u64,
+    /// Longest time a `list`, `@latest` or tree head is served from memory (other replicas
+    /// sharing the store may have replaced it).
+    #[serde(with = "humantime_serde")]
+    pub mutable_max_age: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        let c = MemoryCacheOptions::default();
+        CacheConfig {
+            memory_bytes: c.capacity_bytes,
+            max_object_bytes: c.max_object_bytes,
+            mutable_max_age: c.mutable_max_age,
         }
     }
 }
@@ -444,6 +546,32 @@ impl Config {
         }
         if self.storage.kind == StorageKind::Fs && self.storage.fs.root.as_os_str().is_empty() {
             return Err(invalid("storage.fs.root", "must not be empty".to_string()));
+        }
+        if self.storage.kind == StorageKind::Redis {
+            let url = &self.storage.redis.url;
+            if !["redis://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|s| url.starts_with(s))
+            {
+                return Err(invalid(
+                    "storage.redis.url",
+                    "want redis://host:port/db or redis+unix:///path".to_string(),
+                ));
+            }
+        }
+        if self.storage.kind == StorageKind::Sled {
+            if self.storage.sled.path.as_os_str().is_empty() {
+                return Err(invalid(
+                    "storage.sled.path",
+                    "must not be empty".to_string(),
+                ));
+            }
+            if self.storage.sled.cache_capacity == 0 {
+                return Err(invalid(
+                    "storage.sled.cache_capacity",
+                    "must be greater than 0".to_string(),
+                ));
+            }
         }
         if let Some(dir) = &self.spool_dir
             && !dir.is_dir()

@@ -13,8 +13,8 @@ use crate::http::{AppState, app};
 /// Opens the store (and probes it), builds the service, and serves until SIGTERM or SIGINT;
 /// then stops accepting and lets in-flight requests finish for up to `shutdown_timeout`.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let storage = backend::open(&config.storage).await?;
-    let service = ProxyService::new(storage, config.service_config())
+    let store = backend::open(&config.storage, &config.cache).await?;
+    let service = ProxyService::new(store.storage.clone(), config.service_config())
         .map_err(|e| anyhow::anyhow!("invalid `upstream` {:?}: {e}", config.upstream))?;
     let state = AppState::new(service, config.list_ttl);
 
