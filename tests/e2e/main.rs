@@ -13,3 +13,4 @@ mod e2e_go;
 mod faults;
 mod harness_selftest;
 mod offline;
+mod sumdb_harness;

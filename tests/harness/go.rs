@@ -15,12 +15,14 @@ pub fn go_binary() -> PathBuf {
 }
 
 /// A `go` environment: its own HOME, GOMODCACHE, GOPATH and GOCACHE under one directory, and
-/// GOPROXY set to one URL with no `direct` fallback.
+/// GOPROXY set to one URL with no `direct` fallback. [`Go::env`] sets more variables (GOSUMDB
+/// to turn checksum verification on, for instance).
 #[derive(Debug, Clone)]
 pub struct Go {
     go: PathBuf,
     dir: PathBuf,
     goproxy: String,
+    env: Vec<(String, String)>,
 }
 
 /// The result of one `go` run.
@@ -58,7 +60,21 @@ impl Go {
             go: go_binary(),
             dir: dir.to_path_buf(),
             goproxy: goproxy.to_string(),
+            env: Vec::new(),
         }
+    }
+
+    /// Sets `key=value` for every run, over the defaults (e.g. `GOSUMDB`, which is `off`
+    /// unless set here). Setting a key again replaces its value.
+    pub fn env(mut self, key: &str, value: &str) -> Go {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The GOPATH directory (the go command keeps `pkg/sumdb/<name>/latest` there).
+    pub fn gopath(&self) -> PathBuf {
+        self.dir.join("gopath")
     }
 
     /// The module cache directory.
@@ -88,7 +104,12 @@ impl Go {
             .env("GOTMPDIR", self.dir.join("tmp"))
             .env("GOENV", "off")
             .env("CGO_ENABLED", "0");
-        let command = format!("GOPROXY={} go {}", self.goproxy, args.join(" "));
+        let mut command = format!("GOPROXY={}", self.goproxy);
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+            command.push_str(&format!(" {key}={value:?}"));
+        }
+        let command = format!("{command} go {}", args.join(" "));
         let out = cmd
             .output()
             .unwrap_or_else(|e| panic!("cannot run {command}: {e}"));

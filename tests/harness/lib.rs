@@ -15,6 +15,10 @@
 //!   a test fails;
 //! - [`go`]: the `go` command with a hermetic environment (fresh GOMODCACHE, GOPATH, GOCACHE and
 //!   HOME, GOPROXY without `direct`, GOSUMDB off, GOTOOLCHAIN=local);
+//! - [`sumdb`]: a Go checksum database with its own key and a real transparency log of the
+//!   fixture modules' hashes (lookups, tiles, signed tree heads, on both the database's and a
+//!   proxy's path form), which can grow, fork, count requests and misbehave, so that the real go
+//!   command verifies downloads with GOSUMDB on;
 //! - [`http`]: a raw HTTP/1.1 client, so hostile paths reach the server unnormalized;
 //! - [`util`]: per-test directories and directory walks.
 //!
@@ -27,6 +31,7 @@ pub mod fixtures;
 pub mod go;
 pub mod http;
 pub mod proxy;
+pub mod sumdb;
 pub mod upstream;
 pub mod util;
 
