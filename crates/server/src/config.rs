@@ -520,6 +520,10 @@ impl Config {
             .and_then(|c| c.try_deserialize())
             .map_err(|e| classify(e, Origin::Env, &env))?;
 
+        let mut config = config;
+        // An empty variable is an empty list, not a list of one empty entry.
+        config.sumdb.databases.retain(|s| !s.trim().is_empty());
+        config.private.retain(|s| !s.trim().is_empty());
         config.validate(file, &env)?;
         Ok(config)
     }

@@ -30,6 +30,10 @@ use gomodproxy_service::{Answer, Body, ProxyService, ServiceError, VersionQuery}
 /// `Cache-Control` of versioned artifacts: they never change.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
+/// Response header saying whether the answer came from the cache (`hit`) or took an upstream
+/// fetch (`miss`).
+pub const CACHE_STATUS: &str = "x-gomodproxy-cache";
+
 /// Marker a handler sets so that `Compress` leaves the body alone; removed before sending.
 pub const NO_COMPRESS: &str = "identity";
 
@@ -287,6 +291,7 @@ fn respond(req: &HttpRequest, answer: Answer, kind: Kind, mutable: &str) -> Http
     let cache_control = if answer.immutable { IMMUTABLE } else { mutable };
     let validators = |builder: &mut HttpResponseBuilder| {
         builder.insert_header((header::CACHE_CONTROL, cache_control));
+        builder.insert_header((CACHE_STATUS, if answer.fetched { "miss" } else { "hit" }));
         if let Some(tag) = &etag {
             builder.insert_header((header::ETAG, tag.clone()));
         }

@@ -157,6 +157,8 @@ pub struct Answer {
     pub immutable: bool,
     /// When it was stored or fetched.
     pub modified: Option<SystemTime>,
+    /// Whether answering it took an upstream fetch (a cache miss), or it came from storage.
+    pub fetched: bool,
 }
 
 /// What went wrong, in terms the HTTP layer maps to a status.
@@ -337,9 +339,11 @@ impl ProxyService {
             .dedup
             .run(&key, move || online::fetch_zip(inner, m, v))
             .await?;
-        stored_zip(&self.inner, module, version)
+        let mut answer = stored_zip(&self.inner, module, version)
             .await?
-            .ok_or_else(|| vanished(&key))
+            .ok_or_else(|| vanished(&key))?;
+        answer.fetched = true;
+        Ok(answer)
     }
 
     /// `/sumdb/<name>/<path>`: the checksum database through the proxy, verified and cached.
@@ -394,9 +398,11 @@ impl ProxyService {
                 online::fetch_small_artifact(inner, m, v, kind)
             })
             .await?;
-        stored_small(&self.inner, &key, limit, true)
+        let mut answer = stored_small(&self.inner, &key, limit, true)
             .await?
-            .ok_or_else(|| vanished(&key))
+            .ok_or_else(|| vanished(&key))?;
+        answer.fetched = true;
+        Ok(answer)
     }
 }
 
@@ -423,6 +429,7 @@ async fn stored_small(
             body: Body::Bytes(bytes),
             immutable,
             modified: Some(meta.modified),
+            fetched: false,
         })),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(ServiceError::storage(key, e)),
@@ -457,6 +464,7 @@ async fn stored_zip(
         etag,
         immutable: true,
         modified: Some(got.meta.modified),
+        fetched: false,
     }))
 }
 

@@ -83,6 +83,7 @@ pub(crate) async fn list(inner: &Inner, module: &ModulePath) -> Result<Answer, S
         body: Body::Bytes(body),
         immutable: false,
         modified,
+        fetched: false,
     })
 }
 

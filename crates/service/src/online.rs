@@ -279,9 +279,11 @@ async fn mutable(
         }
         Err(err) => return Err(err),
     }
-    stored_small(inner, &key, limit, false)
+    let mut answer = stored_small(inner, &key, limit, false)
         .await?
-        .ok_or_else(|| crate::vanished(&key))
+        .ok_or_else(|| crate::vanished(&key))?;
+    answer.fetched = true;
+    Ok(answer)
 }
 
 async fn fetch_mutable(
@@ -389,5 +391,6 @@ pub(crate) async fn query_info(
         body: Body::Bytes(body),
         immutable: false,
         modified: Some(SystemTime::now()),
+        fetched: true,
     })
 }

@@ -806,5 +806,6 @@ pub(crate) async fn serve(
         body: Body::Bytes(body),
         immutable,
         modified: None,
+        fetched: false,
     })
 }

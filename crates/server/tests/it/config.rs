@@ -172,9 +172,69 @@ fn unknown_key_in_file_is_named() {
     let msg = load_err(Some(&file), &[]);
     assert!(msg.contains("unknown key `lisen`"), "{msg}");
 
-    let file = write(dir.path(), "[storage.redis]\nurl = \"redis://127.0.0.1\"\n");
+    let file = write(
+        dir.path(),
+        "[storage.redis]\nurll = \"redis://127.0.0.1\"\n",
+    );
     let msg = load_err(Some(&file), &[]);
-    assert!(msg.contains("storage.redis"), "{msg}");
+    assert!(msg.contains("storage.redis.urll"), "{msg}");
+}
+
+#[test]
+fn every_backend_section_is_settable_from_the_environment() {
+    let c = Config::load(
+        None,
+        env(&[
+            ("GOMODPROXY_STORAGE__TYPE", "redis"),
+            ("GOMODPROXY_STORAGE__REDIS__URL", "redis://cache.internal:6380/2"),
+            ("GOMODPROXY_STORAGE__REDIS__KEY_PREFIX", "gmp:"),
+            ("GOMODPROXY_STORAGE__REDIS__RESPONSE_TIMEOUT", "3s"),
+            ("GOMODPROXY_STORAGE__SLED__PATH", "/var/lib/gmp/sled"),
+            ("GOMODPROXY_STORAGE__SLED__CACHE_CAPACITY", "1048576"),
+            ("GOMODPROXY_CACHE__MEMORY_BYTES", "0"),
+            ("GOMODPROXY_SUMDB__VERIFY", "false"),
+            ("GOMODPROXY_SUMDB__DATABASES", "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8 https://sum.golang.org"),
+            ("GOMODPROXY_PRIVATE", "*.corp.example.com,github.com/acme"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.storage.kind, StorageKind::Redis);
+    assert_eq!(c.storage.redis.url, "redis://cache.internal:6380/2");
+    assert_eq!(c.storage.redis.key_prefix, "gmp:");
+    assert_eq!(c.storage.redis.response_timeout, Duration::from_secs(3));
+    assert_eq!(c.storage.sled.path, PathBuf::from("/var/lib/gmp/sled"));
+    assert_eq!(c.storage.sled.cache_capacity, 1 << 20);
+    assert_eq!(c.cache.memory_bytes, 0);
+    assert!(!c.sumdb.verify);
+    assert_eq!(
+        c.sumdb.databases,
+        [
+            "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8 https://sum.golang.org"
+        ]
+    );
+    assert_eq!(c.private, ["*.corp.example.com", "github.com/acme"]);
+
+    let msg = load_err(
+        None,
+        &[
+            ("GOMODPROXY_STORAGE__TYPE", "redis"),
+            ("GOMODPROXY_STORAGE__REDIS__URL", "http://cache.internal"),
+        ],
+    );
+    assert!(
+        msg.contains("GOMODPROXY_STORAGE__REDIS__URL") && msg.contains("storage.redis.url"),
+        "{msg}"
+    );
+    let msg = load_err(
+        None,
+        &[(
+            "GOMODPROXY_SUMDB__DATABASES",
+            "sum.golang.org+00000000+AAAA",
+        )],
+    );
+    assert!(msg.contains("sumdb.databases"), "{msg}");
+    let msg = load_err(None, &[("GOMODPROXY_SUMDB__DATABASES", "")]);
+    assert!(msg.contains("sumdb.verify"), "{msg}");
 }
 
 #[test]
@@ -248,7 +308,7 @@ fn bad_values_name_the_key() {
 
 #[test]
 fn unbuilt_storage_backend_is_a_clear_error() {
-    for kind in ["redis", "sled", "s3"] {
+    for kind in ["s3"] {
         let msg = load_err(None, &[("GOMODPROXY_STORAGE__TYPE", kind)]);
         assert!(
             msg.contains(&format!(
