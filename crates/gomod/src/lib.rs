@@ -17,6 +17,9 @@
 //! - [`request`]: parsing a GOPROXY request path into a typed request.
 //! - [`sumdb`]: the checksum database: signed notes, the transparency log and its tiles, lookup
 //!   answers.
+//! - [`modfile`]: go.mod parsing, strict (main module) and lax (dependencies), and Go language
+//!   version comparison.
+//! - [`gosum`]: go.sum parsing.
 //!
 //! Every rule is a port of the go command's behaviour, not of its code, and is tested against
 //! vectors produced by the real `go` command and by `golang.org/x/mod` itself (see
@@ -34,6 +37,8 @@
 pub mod dirhash;
 pub mod escape;
 pub mod glob;
+pub mod gosum;
+pub mod modfile;
 pub mod module;
 pub mod pseudo;
 pub mod request;

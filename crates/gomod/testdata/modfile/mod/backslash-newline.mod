@@ -1,0 +1,3 @@
+module x
+require "a\
+b" v1.0.0

@@ -1,0 +1,4 @@
+// Deprecated: on the block.
+module (
+	example.com/deprecated4
+)

@@ -1,0 +1,5 @@
+//
+//
+//
+// Deprecated: after blank comment lines
+module example.com/deprecated5

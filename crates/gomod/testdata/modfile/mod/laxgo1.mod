@@ -1,0 +1,3 @@
+module example.com/laxgo1
+
+go v1.22.x

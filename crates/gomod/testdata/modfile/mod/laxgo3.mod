@@ -1,0 +1,3 @@
+module example.com/laxgo3
+
+go v1.22

@@ -1,0 +1,3 @@
+module example.com/laxgo4
+
+go 1.0beta

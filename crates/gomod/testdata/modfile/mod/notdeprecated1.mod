@@ -1,0 +1,3 @@
+// Note.
+// Deprecated: not at a paragraph start.
+module example.com/notdeprecated1

@@ -1,0 +1,2 @@
+// Deprecated:
+module example.com/notdeprecated2

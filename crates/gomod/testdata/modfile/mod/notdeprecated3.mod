@@ -1,0 +1,2 @@
+// deprecated: wrong case
+module example.com/notdeprecated3

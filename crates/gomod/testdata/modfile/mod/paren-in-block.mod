@@ -1,0 +1,5 @@
+module x
+require (
+	x.com/y v1.0.0
+	)
+)

@@ -1,0 +1,4 @@
+module x
+require (
+	x.com/y v1.0.0
+) extra
