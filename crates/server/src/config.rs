@@ -63,6 +63,8 @@ pub struct Config {
     pub fetch: FetchConfig,
     /// The checksum database: proxying and verification.
     pub sumdb: SumdbConfig,
+    /// What to fetch ahead of time (`gomodproxy prewarm`, and in the background at `serve`).
+    pub prewarm: PrewarmConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -83,6 +85,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             fetch: FetchConfig::default(),
             sumdb: SumdbConfig::default(),
+            prewarm: PrewarmConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -351,6 +354,35 @@ impl Default for SumdbConfig {
     }
 }
 
+/// `[prewarm]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrewarmConfig {
+    /// Items fetched in the background when `serve` starts, and by `prewarm` when given none:
+    /// `module@version`, `module@latest`, `go.mod:PATH`, `go.sum:PATH`,
+    /// `toolchain:go1.X.Y[@GOOS/GOARCH]`. From the environment: comma-separated.
+    pub items: Vec<String>,
+    /// Module versions fetched at once.
+    pub concurrency: usize,
+    /// Retries of a module version after a transient failure.
+    pub retries: u32,
+    /// First retry delay; doubles each time.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+}
+
+impl Default for PrewarmConfig {
+    fn default() -> Self {
+        let p = gomodproxy_service::prewarm::PrewarmOptions::default();
+        PrewarmConfig {
+            items: Vec::new(),
+            concurrency: p.concurrency,
+            retries: p.retries,
+            retry_backoff: p.retry_backoff,
+        }
+    }
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -513,6 +545,7 @@ impl Config {
             .list_separator(",")
             .with_list_parse_key("private")
             .with_list_parse_key("sumdb.databases")
+            .with_list_parse_key("prewarm.items")
             .source(Some(env.clone().into_iter().collect()));
         let config: Config = builder
             .add_source(environment)
@@ -524,6 +557,7 @@ impl Config {
         // An empty variable is an empty list, not a list of one empty entry.
         config.sumdb.databases.retain(|s| !s.trim().is_empty());
         config.private.retain(|s| !s.trim().is_empty());
+        config.prewarm.items.retain(|s| !s.trim().is_empty());
         config.validate(file, &env)?;
         Ok(config)
     }
@@ -594,6 +628,17 @@ impl Config {
                 "sumdb.verify",
                 "is on, but sumdb.databases is empty (list a database or set verify = false)"
                     .to_string(),
+            ));
+        }
+        let platform = gomodproxy_service::prewarm::host_platform();
+        for item in &self.prewarm.items {
+            gomodproxy_service::prewarm::Item::parse(item, &platform)
+                .map_err(|e| invalid("prewarm.items", e))?;
+        }
+        if self.prewarm.concurrency == 0 {
+            return Err(invalid(
+                "prewarm.concurrency",
+                "must be at least 1".to_string(),
             ));
         }
         for glob in self.private.iter().flat_map(|p| p.split(',')) {

@@ -13,6 +13,7 @@
 //! middleware also turns the ETag of a gzip-encoded response into a weak one.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,9 @@ use bytes::Bytes;
 use gomod::request::{InfoVersion, ProxyRequest};
 use gomod::sumdb::SumdbPath;
 use gomodproxy_service::{Answer, Body, ProxyService, ServiceError, VersionQuery};
+
+use crate::backend::Store;
+use crate::metrics::{Metrics, route_of};
 
 /// `Cache-Control` of versioned artifacts: they never change.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -50,6 +54,8 @@ const BINARY: &str = "application/octet-stream";
 pub struct AppState {
     service: ProxyService,
     mutable_cache_control: String,
+    metrics: Arc<Metrics>,
+    store: Option<Store>,
 }
 
 impl AppState {
@@ -58,7 +64,20 @@ impl AppState {
         AppState {
             service,
             mutable_cache_control: format!("public, max-age={}", list_ttl.as_secs()),
+            metrics: Arc::default(),
+            store: None,
         }
+    }
+
+    /// Reports the memory cache of `store` in the metrics.
+    pub fn with_store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The metrics this state counts into.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 }
 
@@ -157,6 +176,7 @@ pub fn app(
         .wrap(from_fn(after_compress))
         .service(web::resource("/healthz").to(healthz))
         .service(web::resource("/readyz").to(readyz))
+        .service(web::resource("/metrics").to(metrics))
         .default_service(web::to(proxy))
 }
 
@@ -169,7 +189,13 @@ async fn access_log(
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
     let response = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        metrics.request(route_of(&path), response.status().as_u16());
+    }
     let bytes = match response.response().body().size() {
         BodySize::Sized(n) => Some(n),
         BodySize::None => Some(0),
@@ -240,6 +266,16 @@ async fn readyz(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         .content_type(TEXT)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body("ready\n"))
+}
+
+/// Prometheus metrics.
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ProxyError> {
+    check_method(&req)?;
+    let cache = state.store.as_ref().and_then(Store::cache_stats);
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(state.metrics.render(&state.service.stats(), cache)))
 }
 
 /// What kind of artifact an answer is, which decides its content type and compression.

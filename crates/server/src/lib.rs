@@ -18,4 +18,6 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod logging;
+pub mod metrics;
+pub mod prewarm;
 pub mod serve;

@@ -6,13 +6,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use gomodproxy::cli::{Cli, Command, ConfigCommand};
+use gomodproxy::cli::{Cli, Command, ConfigCommand, PrewarmArgs};
 use gomodproxy::config::{Config, ConfigError, env_vars};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args.config.as_deref()),
+        Command::Prewarm(args) => prewarm(args),
         Command::Config(ConfigCommand::Check(args)) => config_check(args.config.as_deref()),
     };
     match result {
@@ -36,6 +37,34 @@ fn config_check(file: Option<&Path>) -> anyhow::Result<()> {
     let config = load(file)?;
     print!("{}", config.to_toml()?);
     Ok(())
+}
+
+fn prewarm(args: PrewarmArgs) -> anyhow::Result<()> {
+    let config = load(args.config.as_deref())?;
+    // Progress and the summary are the output; the service's per-fetch info lines would drown
+    // them. `log.level` or RUST_LOG set to anything else still wins.
+    let mut log = config.log.clone();
+    if log.level == "info" {
+        log.level = "warn".to_string();
+    }
+    gomodproxy::logging::init(&log)?;
+    let request = gomodproxy::prewarm::Request {
+        items: args.items,
+        files: args.files,
+        toolchains: args.toolchain,
+        platforms: args.platform,
+        server: args.server,
+        concurrency: args.concurrency,
+        retries: args.retries,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    if runtime.block_on(gomodproxy::prewarm::run(request, config))? {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "prewarm failed for some items (listed above)"
+        ))
+    }
 }
 
 fn serve(file: Option<&Path>) -> anyhow::Result<()> {

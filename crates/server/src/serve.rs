@@ -1,14 +1,17 @@
 //! `gomodproxy serve`: store, service, HTTP server, graceful shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpServer;
 use anyhow::Context;
 use gomodproxy_service::ProxyService;
+use gomodproxy_service::prewarm::prewarm;
 
 use crate::backend;
 use crate::config::Config;
 use crate::http::{AppState, app};
+use crate::metrics::Metrics;
 
 /// Opens the store (and probes it), builds the service, and serves until SIGTERM or SIGINT;
 /// then stops accepting and lets in-flight requests finish for up to `shutdown_timeout`.
@@ -16,7 +19,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = backend::open(&config.storage, &config.cache).await?;
     let service = ProxyService::new(store.storage.clone(), config.service_config())
         .map_err(|e| anyhow::anyhow!("invalid `upstream` {:?}: {e}", config.upstream))?;
-    let state = AppState::new(service, config.list_ttl);
+    let state = AppState::new(service.clone(), config.list_ttl).with_store(store);
+    start_background_prewarm(&config, service, state.metrics());
 
     let workers = match config.workers {
         0 => std::thread::available_parallelism()
@@ -44,6 +48,43 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     server.run().await.context("HTTP server failed")?;
     tracing::info!("gomodproxy stopped");
     Ok(())
+}
+
+/// Runs the configured `prewarm.items` in the background, reporting in the logs and metrics.
+fn start_background_prewarm(config: &Config, service: ProxyService, metrics: Arc<Metrics>) {
+    if config.prewarm.items.is_empty() {
+        return;
+    }
+    let request = crate::prewarm::Request::default();
+    let options = crate::prewarm::options(&request, config);
+    let items = match crate::prewarm::items(&request, config, &options) {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::error!(target: "gomodproxy::prewarm", error = %e, "prewarm not started");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        metrics.prewarm.set_running(true);
+        tracing::info!(target: "gomodproxy::prewarm", items = items.len(), "background prewarm started");
+        let started = std::time::Instant::now();
+        let report = prewarm(&service, &items, &options, &metrics.prewarm).await;
+        metrics.prewarm.set_running(false);
+        for (what, why) in &report.failures {
+            tracing::warn!(target: "gomodproxy::prewarm", item = %what, error = %why, "prewarm failed");
+        }
+        tracing::info!(
+            target: "gomodproxy::prewarm",
+            targets = report.targets,
+            fetched = report.fetched,
+            already_stored = report.already_stored,
+            failed = report.failures.len(),
+            bytes = report.bytes_fetched,
+            sumdb_records = report.sumdb_records,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "background prewarm finished"
+        );
+    });
 }
 
 /// actix takes whole seconds; round up so that a sub-second timeout is not zero.

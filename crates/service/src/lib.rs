@@ -27,8 +27,10 @@
 
 mod dedup;
 mod fetch;
+mod graph;
 mod offline;
 mod online;
+pub mod prewarm;
 mod sumdb;
 mod upstream;
 mod validate;
@@ -198,6 +200,23 @@ pub struct ProxyService {
     inner: Arc<Inner>,
 }
 
+/// Counters of the service, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceStats {
+    /// Objects fetched from upstream and stored.
+    pub upstream_fetches: u64,
+    /// Their bytes.
+    pub upstream_bytes: u64,
+    /// Upstream answers refused by checksum-database verification (in this process).
+    pub security_refusals: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    upstream_fetches: std::sync::atomic::AtomicU64,
+    upstream_bytes: std::sync::atomic::AtomicU64,
+}
+
 /// Shared state; the dedup map must be shared by every clone of the service.
 struct Inner {
     storage: Arc<dyn Storage>,
@@ -206,6 +225,7 @@ struct Inner {
     fetcher: Option<Fetcher>,
     dedup: Dedup,
     sumdbs: sumdb::Databases,
+    counters: Counters,
 }
 
 impl fmt::Debug for Inner {
@@ -260,6 +280,7 @@ impl ProxyService {
                 fetcher,
                 dedup: Dedup::default(),
                 sumdbs,
+                counters: Counters::default(),
             }),
         })
     }
@@ -346,6 +367,17 @@ impl ProxyService {
         Ok(answer)
     }
 
+    /// The service's counters.
+    pub fn stats(&self) -> ServiceStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.inner.counters;
+        ServiceStats {
+            upstream_fetches: c.upstream_fetches.load(Relaxed),
+            upstream_bytes: c.upstream_bytes.load(Relaxed),
+            security_refusals: sumdb::security_refusals(),
+        }
+    }
+
     /// `/sumdb/<name>/<path>`: the checksum database through the proxy, verified and cached.
     pub async fn sumdb(
         &self,
@@ -407,6 +439,13 @@ impl ProxyService {
 }
 
 impl Inner {
+    /// Counts an object fetched from upstream and stored.
+    fn count_fetch(&self, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.counters.upstream_fetches.fetch_add(1, Relaxed);
+        self.counters.upstream_bytes.fetch_add(bytes, Relaxed);
+    }
+
     fn small_limit(&self, kind: ArtifactKind) -> u64 {
         match kind {
             ArtifactKind::Mod => self.config.max_mod_size,

@@ -101,11 +101,13 @@ pub(crate) async fn fetch_small_artifact(
             }
         })
         .await?;
+    let len = body.len() as u64;
     inner
         .storage
         .put_bytes(&key, body)
         .await
         .map_err(|e| ServiceError::storage(&key, e))?;
+    inner.count_fetch(len);
     Ok(())
 }
 
@@ -212,6 +214,7 @@ pub(crate) async fn fetch_zip(
         )
         .await
         .map_err(|e| ServiceError::storage(&key, e))?;
+    inner.count_fetch(spooled.len);
     Ok(())
 }
 
@@ -321,11 +324,13 @@ async fn fetch_mutable(
             }
         })
         .await?;
+    let len = body.len() as u64;
     inner
         .storage
         .put_bytes(&key, body)
         .await
         .map_err(|e| ServiceError::storage(&key, e))?;
+    inner.count_fetch(len);
     Ok(())
 }
 

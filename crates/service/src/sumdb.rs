@@ -154,8 +154,17 @@ impl Databases {
     }
 }
 
-/// A security refusal: logged as such, reported as a bad upstream answer (nothing stored).
+/// Security refusals in this process (all services), for metrics.
+static SECURITY_REFUSALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(crate) fn security_refusals() -> u64 {
+    SECURITY_REFUSALS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A security refusal: logged as such, counted, reported as a bad upstream answer (nothing
+/// stored).
 fn security(db: &SumdbName, what: String) -> ServiceError {
+    SECURITY_REFUSALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     warn!(target: "gomodproxy::security", sumdb = %db, "SECURITY: {what}");
     ServiceError::BadUpstream(format!("SECURITY: {what}"))
 }

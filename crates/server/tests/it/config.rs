@@ -308,16 +308,12 @@ fn bad_values_name_the_key() {
 
 #[test]
 fn unbuilt_storage_backend_is_a_clear_error() {
-    for kind in ["s3"] {
-        let msg = load_err(None, &[("GOMODPROXY_STORAGE__TYPE", kind)]);
-        assert!(
-            msg.contains(&format!(
-                "storage type {kind} is not built into this binary yet"
-            )),
-            "{msg}"
-        );
-        assert!(msg.contains("storage.type"), "{msg}");
-    }
+    let msg = load_err(None, &[("GOMODPROXY_STORAGE__TYPE", "s3")]);
+    assert!(
+        msg.contains("storage type s3 is not built into this binary yet"),
+        "{msg}"
+    );
+    assert!(msg.contains("storage.type"), "{msg}");
     let msg = load_err(None, &[("GOMODPROXY_STORAGE__TYPE", "floppy")]);
     assert!(
         msg.contains("floppy") && msg.contains("storage.type"),
