@@ -90,6 +90,62 @@ impl ProxyConfig {
     pub fn start(self, log_dir: &Path) -> Proxy {
         Proxy::start(self, log_dir)
     }
+
+    /// Verifies upstream artifacts against `sumdb` and proxies it (fetched from its own URL).
+    pub fn with_sumdb(self, sumdb: &crate::sumdb::SumdbServer) -> Self {
+        self.set("SUMDB__VERIFY", "true").set(
+            "SUMDB__DATABASES",
+            format!("{} {}", sumdb.vkey(), sumdb.url()),
+        )
+    }
+
+    /// Runs another subcommand of the binary (`prewarm`, `export`, …) with this configuration
+    /// and waits for it.
+    pub fn run(&self, args: &[&str]) -> CommandOutput {
+        let mut cmd = Command::new(proxy_binary());
+        cmd.args(args).env_clear();
+        if let Some(path) = std::env::var_os("PATH") {
+            cmd.env("PATH", path);
+        }
+        let out = cmd
+            .envs(&self.env)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run gomodproxy {args:?}: {e}"));
+        CommandOutput {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            success: out.status.success(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// What a finished `gomodproxy` subcommand printed.
+#[derive(Debug, Clone)]
+pub struct CommandOutput {
+    /// The arguments it ran with.
+    pub args: Vec<String>,
+    /// Exit status 0.
+    pub success: bool,
+    /// The exit code, if it exited.
+    pub code: Option<i32>,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl CommandOutput {
+    /// Panics with both streams unless it succeeded.
+    pub fn assert_success(&self) -> &Self {
+        assert!(
+            self.success,
+            "gomodproxy {:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+            self.args, self.code, self.stdout, self.stderr
+        );
+        self
+    }
 }
 
 /// A running `gomodproxy serve`. On drop it is killed, and if the test is panicking, every
