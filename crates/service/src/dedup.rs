@@ -12,6 +12,7 @@ use futures::future::{BoxFuture, Shared};
 use gomodproxy_storage::Key;
 
 use crate::ServiceError;
+use crate::coordination::FetchLock;
 
 type SharedFetch = Shared<BoxFuture<'static, Result<(), ServiceError>>>;
 
@@ -19,9 +20,19 @@ type SharedFetch = Shared<BoxFuture<'static, Result<(), ServiceError>>>;
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Dedup {
     inflight: Arc<Mutex<HashMap<Key, SharedFetch>>>,
+    /// Makes the fetch cluster-wide exclusive too, when replicas coordinate.
+    cluster: Option<Arc<dyn FetchLock>>,
 }
 
 impl Dedup {
+    /// Dedup within this process, and across replicas through `cluster` if given.
+    pub(crate) fn new(cluster: Option<Arc<dyn FetchLock>>) -> Self {
+        Dedup {
+            inflight: Arc::default(),
+            cluster,
+        }
+    }
+
     /// Waits for the fetch of `key`, starting it with `start` if none is in flight. Every waiter
     /// gets the same result. The fetch must store what it got before it returns `Ok`.
     pub(crate) async fn run<F, Fut>(&self, key: &Key, start: F) -> Result<(), ServiceError>
@@ -40,8 +51,24 @@ impl Dedup {
                 let fetch = start();
                 let map = self.inflight.clone();
                 let task_key = key.clone();
+                let cluster = self.cluster.clone();
                 let handle = tokio::spawn(async move {
+                    let guard = match &cluster {
+                        Some(lock) => match lock.lock(&task_key.path()).await {
+                            Ok(guard) => Some(guard),
+                            Err(e) => {
+                                tracing::warn!(key = %task_key, error = %e, "cluster lock unavailable; fetching without it");
+                                None
+                            }
+                        },
+                        None => None,
+                    };
+                    // The fetch re-checks storage first: another replica may have stored it
+                    // while this one waited for the lock.
                     let result = fetch.await;
+                    if let Some(guard) = guard {
+                        guard.release().await;
+                    }
                     // Removed before the result is published, so a request arriving afterwards
                     // starts afresh (and finds the stored object) instead of reusing an old error.
                     map.lock()

@@ -25,6 +25,7 @@
 
 #![deny(missing_docs)]
 
+pub mod coordination;
 mod dedup;
 mod fetch;
 mod graph;
@@ -100,6 +101,8 @@ pub struct ServiceConfig {
     /// How long a fetched checksum-database tree head is used before upstream is asked for a
     /// newer one.
     pub sumdb_latest_ttl: Duration,
+    /// A cluster-wide lock per artifact, when several replicas share the store.
+    pub fetch_lock: Option<Arc<dyn coordination::FetchLock>>,
 }
 
 /// The verifier key of sum.golang.org, the go command's default checksum database.
@@ -125,6 +128,7 @@ impl Default for ServiceConfig {
             verify: true,
             private: Vec::new(),
             sumdb_latest_ttl: Duration::from_secs(600),
+            fetch_lock: None,
         }
     }
 }
@@ -273,12 +277,13 @@ impl ProxyService {
                 }
             }
         }
+        let dedup = Dedup::new(config.fetch_lock.clone());
         Ok(ProxyService {
             inner: Arc::new(Inner {
                 storage,
                 config,
                 fetcher,
-                dedup: Dedup::default(),
+                dedup,
                 sumdbs,
                 counters: Counters::default(),
             }),
