@@ -14,9 +14,9 @@
 # Starting again with the same DIR keeps the data. `stop` ends the server it started (its pid is
 # in DIR/s3.pid) and is a no-op when none runs.
 #
-# The server is s3s-fs unless GOMODPROXY_TEST_S3_SERVER=minio; the binary is taken from
-# GOMODPROXY_TEST_S3_BIN, else the cache of tests/servers/install-s3.sh
-# (${GOMODPROXY_TEST_TOOLS:-$HOME/.cache/gomodproxy-test-tools}/bin), else PATH.
+# The server is MinIO unless GOMODPROXY_TEST_S3_SERVER=s3s-fs (see install-s3.sh for why). The
+# binary is GOMODPROXY_TEST_S3_BIN if set, else the one tests/servers/install-s3.sh put in
+# ${GOMODPROXY_TEST_TOOLS:-$HOME/.cache/gomodproxy-test-tools}/bin, else the one on PATH.
 # Needs curl (for SigV4-signed requests).
 set -euo pipefail
 
@@ -34,10 +34,10 @@ usage() {
     die "usage: s3.sh start DIR [PORT] | s3.sh stop DIR"
 }
 
-server="${GOMODPROXY_TEST_S3_SERVER:-s3s-fs}"
+server="${GOMODPROXY_TEST_S3_SERVER:-minio}"
 case "$server" in
-s3s-fs | minio) ;;
-*) die "unknown GOMODPROXY_TEST_S3_SERVER '$server' (s3s-fs or minio)" ;;
+minio | s3s-fs) ;;
+*) die "unknown GOMODPROXY_TEST_S3_SERVER '$server' (minio or s3s-fs)" ;;
 esac
 
 find_binary() {
@@ -54,10 +54,17 @@ find_binary() {
     fi
 }
 
-# A signed S3 request; prints the HTTP status.
+# SHA-256 of an empty body: s3s insists on the x-amz-content-sha256 header, which curl does not
+# send by itself.
+EMPTY_SHA256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+
+# A SigV4-signed S3 request without a body; prints the HTTP status.
 s3_request() {
-    local method=$1 url=$2
-    curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -X "$method" \
+    local method=$1 url=$2 how=(-X "$1")
+    # -X HEAD would wait for the body that Content-Length announces.
+    [ "$method" = HEAD ] && how=(--head)
+    curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "${how[@]}" \
+        -H "x-amz-content-sha256: $EMPTY_SHA256" \
         --aws-sigv4 "aws:amz:us-east-1:s3" --user "$ACCESS_KEY:$SECRET_KEY" "$url" 2>/dev/null || true
 }
 

@@ -16,7 +16,7 @@ async fn s3_passes_the_conformance_suite() {
     let prefix = common::random_prefix("conformance");
     let store = S3Storage::open(server.options(&prefix))
         .await
-        .unwrap_or_else(|e| panic!("open {server:?}: {e}"));
+        .unwrap_or_else(|e| panic!("open bucket {} at {}: {e}", server.bucket, server.endpoint));
     run_all(&store, Capabilities::default()).await;
 
     // The suite deletes what it wrote; failed and racing puts must not have left objects

@@ -17,7 +17,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 
 /// Connection details of an S3 server for tests.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TestServer {
     pub endpoint: String,
     pub bucket: String,
@@ -63,6 +63,15 @@ pub fn random_prefix(name: &str) -> String {
     format!("test-{name}-{:016x}", rand::random::<u64>())
 }
 
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TestServer {
     /// Options for this server under `key_prefix`, with the crate's default timeouts.
     pub fn options(&self, key_prefix: &str) -> S3Options {
@@ -106,6 +115,35 @@ impl TestServer {
             .expect("raw listing");
         names.sort();
         names
+    }
+}
+
+impl TestServer {
+    /// A SigV4-signed request without a body through curl (for bucket operations that
+    /// object_store does not offer); returns the HTTP status and the body.
+    pub fn signed(&self, method: &str, path: &str) -> (u16, String) {
+        let url = format!("{}/{path}", self.endpoint);
+        let out = Command::new("curl")
+            .args(["-sS", "-w", "\n%{http_code}", "-X", method])
+            // s3s wants the payload hash header, which curl does not send by itself.
+            .args([
+                "-H",
+                "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ])
+            .args(["--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
+            .arg(format!("{}:{}", self.access_key, self.secret_key))
+            .arg(&url)
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+        let status = status.trim().parse().unwrap_or_else(|_| {
+            panic!(
+                "curl {method} {url}: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (status, body.to_string())
     }
 }
 
