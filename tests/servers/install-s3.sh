@@ -9,9 +9,9 @@
 # - minio (default): what users run (docker-compose), built from source with `go install`
 #   through the Go module proxy, pinned to the last commit of the upstream repository (no longer
 #   maintained). Answers like S3 where this backend depends on it: NoSuchBucket for requests in a
-#   missing bucket, ListMultipartUploads. About 7.8 CPU-minutes to build (5 minutes or so on two
-#   idle cores; 9-13 minutes measured on a heavily loaded machine), a 150 MB binary, built once
-#   per machine into the cache.
+#   missing bucket, ListMultipartUploads. About 7.8 CPU-minutes to build: 7 min 46 s measured on
+#   two cores shared with other builds (load average 5), 9-13 minutes at load 9-10; a 150 MB
+#   binary, built once per machine into the cache.
 # - s3s-fs: a real S3 server from crates.io (0.14.1; 0.15+ needs a newer rustc), SigV4 enforced,
 #   atomic writes. Cheaper to build (about 5.5 CPU-minutes, 10 MB) but looser than S3: a GET in a
 #   missing bucket says NoSuchKey and a PUT recreates the bucket, and it has no

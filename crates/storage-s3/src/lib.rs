@@ -65,11 +65,12 @@
 //! scripts also support (`GOMODPROXY_TEST_S3_SERVER=s3s-fs`), s3s-fs 0.14.1 from crates.io,
 //! passes the suite too but is looser than S3: a `GET` in a missing bucket answers `NoSuchKey`,
 //! a `PUT` recreates the bucket, and it has no `ListMultipartUploads`. Measured on a 2-core
-//! machine shared with other builds (load average 5 to 10): `go install` of MinIO took 9 min 20 s
-//! from a cold module cache and 13 min 10 s from a warm one (the machine was busier), both
-//! about 7.8 CPU-minutes, for a 150 MB binary; `cargo install s3s-fs` took 11 min 46 s and 5.5
-//! CPU-minutes for 10 MB. On two idle cores that puts MinIO at about 5 minutes, once per
-//! machine (the script skips an installed binary).
+//! machine shared with other builds: `go install` of MinIO took 9 min 20 s from a cold module
+//! cache (load average about 10), then 13 min 10 s (load about 9) and 7 min 46 s (load about 5)
+//! with a fresh build cache; each time about 7.8 CPU-minutes, for a 150 MB binary.
+//! `cargo install s3s-fs` took 11 min 46 s (load about 9) and 5.5 CPU-minutes, for 10 MB. So
+//! MinIO builds in under 8 minutes on two cores unless they are heavily shared, and only once
+//! per machine: the script skips an installed binary.
 
 #![deny(missing_docs)]
 

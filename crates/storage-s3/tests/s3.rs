@@ -104,6 +104,20 @@ async fn odd_characters_round_trip_byte_exact() {
             ArtifactKind::Info,
         ),
     ];
+    // Checksum-database objects, made from their paths only: the store treats every key as an
+    // opaque path.
+    let sumdb = [
+        "sumdb/sum.golang.org/lookup/example.com/!az~b/c.d_e-f~1@v2.0.0-!r!c.1+incompatible",
+        "sumdb/sum.golang.org/tile/8/0/x001/x234/067.p/5",
+        "sumdb/sum.golang.org/tile/8/0/x001/x234/067",
+        "sumdb/sum.golang.org/latest",
+    ];
+    let keys: Vec<Key> =
+        keys.into_iter()
+            .chain(sumdb.iter().map(|p| {
+                Key::from_path(p).unwrap_or_else(|e| panic!("test data: {p} is no key: {e}"))
+            }))
+            .collect();
     for key in &keys {
         store
             .put_bytes(key, Bytes::from(key.path()))
@@ -133,6 +147,12 @@ async fn odd_characters_round_trip_byte_exact() {
     assert_eq!(all, keys.iter().map(Key::path).collect::<BTreeSet<_>>());
     let of_module = listed_keys(&store, &ListPrefix::Module(odd.clone())).await;
     assert_eq!(of_module.len(), 4, "{of_module:?}");
+    let of_sumdb = listed_keys(
+        &store,
+        &ListPrefix::Sumdb(gomod::sumdb::SumdbName::parse("sum.golang.org").unwrap()),
+    )
+    .await;
+    assert_eq!(of_sumdb, sumdb.iter().map(|p| p.to_string()).collect());
 
     for key in &keys {
         store.delete(key).await.unwrap();
@@ -516,7 +536,11 @@ async fn check_leaves_no_probe_behind_and_an_empty_prefix_works() {
         server.raw_names(&format!("example.com/{prefix}")).await,
         vec![key.path()]
     );
-    let listed = listed_keys(&top, &ListPrefix::Module(key.module().clone())).await;
+    let listed = listed_keys(
+        &top,
+        &ListPrefix::Module(module(&format!("example.com/{prefix}"))),
+    )
+    .await;
     assert_eq!(listed, BTreeSet::from([key.path()]));
     top.delete(&key).await.unwrap();
     assert!(top.head(&key).await.unwrap_err().is_not_found());
