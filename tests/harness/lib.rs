@@ -19,6 +19,8 @@
 //!   fixture modules' hashes (lookups, tiles, signed tree heads, on both the database's and a
 //!   proxy's path form), which can grow, fork, count requests and misbehave, so that the real go
 //!   command verifies downloads with GOSUMDB on;
+//! - [`servers`]: the Redis and S3 (MinIO) servers of the backend tests — shared ones started by
+//!   tests/run.sh, and private ones a test can stop and restart;
 //! - [`http`]: a raw HTTP/1.1 client, so hostile paths reach the server unnormalized;
 //! - [`util`]: per-test directories and directory walks.
 //!
@@ -31,6 +33,7 @@ pub mod fixtures;
 pub mod go;
 pub mod http;
 pub mod proxy;
+pub mod servers;
 pub mod sumdb;
 pub mod upstream;
 pub mod util;

@@ -91,6 +91,41 @@ impl ProxyConfig {
         Proxy::start(self, log_dir)
     }
 
+    /// Stores in sled under `path`.
+    pub fn sled(self, path: &Path) -> Self {
+        self.set("STORAGE__TYPE", "sled")
+            .set("STORAGE__SLED__PATH", path.display().to_string())
+    }
+
+    /// Stores in the Redis at `url`, under `prefix`.
+    pub fn redis(self, url: &str, prefix: &str) -> Self {
+        self.set("STORAGE__TYPE", "redis")
+            .set("STORAGE__REDIS__URL", url)
+            .set("STORAGE__REDIS__KEY_PREFIX", prefix)
+            // Fail fast in outage tests.
+            .set("STORAGE__REDIS__RESPONSE_TIMEOUT", "2s")
+            .set("STORAGE__REDIS__CONNECT_TIMEOUT", "1s")
+    }
+
+    /// Stores in the S3 bucket of `s3`, under `prefix`.
+    pub fn s3(self, s3: &crate::servers::S3Env, prefix: &str) -> Self {
+        self.set("STORAGE__TYPE", "s3")
+            .set("STORAGE__S3__BUCKET", &s3.bucket)
+            .set("STORAGE__S3__ENDPOINT", &s3.endpoint)
+            .set("STORAGE__S3__ALLOW_HTTP", "true")
+            .set("STORAGE__S3__ACCESS_KEY_ID", &s3.access_key)
+            .set("STORAGE__S3__SECRET_ACCESS_KEY", &s3.secret_key)
+            .set("STORAGE__S3__KEY_PREFIX", prefix)
+            .set("STORAGE__S3__CONNECT_TIMEOUT", "1s")
+            .set("STORAGE__S3__MAX_RETRIES", "1")
+    }
+
+    /// Coordinates with other replicas through the Redis at `url`.
+    pub fn coordination(self, url: &str, prefix: &str) -> Self {
+        self.set("COORDINATION__REDIS_URL", url)
+            .set("COORDINATION__KEY_PREFIX", prefix)
+    }
+
     /// Verifies upstream artifacts against `sumdb` and proxies it (fetched from its own URL).
     pub fn with_sumdb(self, sumdb: &crate::sumdb::SumdbServer) -> Self {
         self.set("SUMDB__VERIFY", "true").set(

@@ -1,8 +1,8 @@
 //! Turns `[storage]` and `[cache]` into a store: the one factory of storage backends, and the
 //! only code that names a backend crate.
 //!
-//! Adding a backend is a [`StorageKind`] variant with its config section, an arm in
-//! [`open_backend`], and [`StorageKind::is_built`] saying yes.
+//! Adding a backend is a [`StorageKind`] variant with its config section and an arm in
+//! [`open_backend`] (and in [`describe`] and `locator`).
 
 use std::sync::Arc;
 
@@ -10,16 +10,17 @@ use gomodproxy_storage::cache::{CacheStats, MemoryCache, MemoryCacheOptions};
 use gomodproxy_storage::{Storage, StorageError};
 use gomodproxy_storage_fs::FsStorage;
 use gomodproxy_storage_redis::{RedisOptions, RedisStorage, redact_url};
+use gomodproxy_storage_s3::{S3Options, S3Storage};
 use gomodproxy_storage_sled::{SledOptions, SledStorage};
 
-use crate::config::{CacheConfig, StorageConfig, StorageKind};
+use gomodproxy_coordination_redis::{RedisFetchLock, RedisLockOptions};
+use gomodproxy_service::coordination::FetchLock;
+
+use crate::config::{CacheConfig, CoordinationConfig, StorageConfig, StorageKind};
 
 /// Why the store could not be opened or failed its startup probe.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    /// `type` names a backend this binary does not contain.
-    #[error("invalid `storage.type`: storage type {0} is not built into this binary yet")]
-    NotBuilt(StorageKind),
     /// The backend could not be opened.
     #[error("cannot open storage ({key} = {value}): {cause}")]
     Open {
@@ -67,7 +68,20 @@ pub fn describe(config: &StorageConfig) -> String {
             redact_url(&config.redis.url),
             config.redis.key_prefix
         ),
-        other => other.to_string(),
+        StorageKind::S3 => format!(
+            "s3:{}/{}{}",
+            if config.s3.endpoint.is_empty() {
+                "aws"
+            } else {
+                &config.s3.endpoint
+            },
+            config.s3.bucket,
+            if config.s3.key_prefix.is_empty() {
+                String::new()
+            } else {
+                format!(" prefix {:?}", config.s3.key_prefix)
+            }
+        ),
     }
 }
 
@@ -77,7 +91,18 @@ fn locator(config: &StorageConfig) -> (&'static str, String) {
         StorageKind::Fs => ("storage.fs.root", config.fs.root.display().to_string()),
         StorageKind::Sled => ("storage.sled.path", config.sled.path.display().to_string()),
         StorageKind::Redis => ("storage.redis.url", redact_url(&config.redis.url)),
-        StorageKind::S3 => ("storage.s3.bucket", String::new()),
+        StorageKind::S3 => (
+            "storage.s3.bucket",
+            format!(
+                "{} at {}",
+                config.s3.bucket,
+                if config.s3.endpoint.is_empty() {
+                    "AWS"
+                } else {
+                    &config.s3.endpoint
+                }
+            ),
+        ),
     }
 }
 
@@ -129,8 +154,48 @@ pub async fn open_backend(config: &StorageConfig) -> Result<Arc<dyn Storage>, Ba
             let store = RedisStorage::open(options).await.map_err(open_error)?;
             Ok(Arc::new(store))
         }
-        other => Err(BackendError::NotBuilt(other)),
+        StorageKind::S3 => {
+            let s = &config.s3;
+            let non_empty = |v: &String| (!v.is_empty()).then(|| v.clone());
+            let options = S3Options {
+                bucket: s.bucket.clone(),
+                endpoint: non_empty(&s.endpoint),
+                region: non_empty(&s.region),
+                access_key_id: non_empty(&s.access_key_id),
+                secret_access_key: non_empty(&s.secret_access_key),
+                session_token: non_empty(&s.session_token),
+                allow_http: s.allow_http,
+                virtual_hosted_style: s.virtual_hosted_style,
+                key_prefix: s.key_prefix.clone(),
+                connect_timeout: s.connect_timeout,
+                request_timeout: s.request_timeout,
+                max_retries: s.max_retries,
+                part_size: s.part_size,
+                upload_concurrency: s.upload_concurrency,
+                ..S3Options::default()
+            };
+            let store = S3Storage::open(options).await.map_err(open_error)?;
+            Ok(Arc::new(store))
+        }
     }
+}
+
+/// Connects the cluster-wide fetch lock when `[coordination] redis_url` is set; an unreachable
+/// Redis is a startup error naming the key and the address.
+pub async fn fetch_lock(config: &CoordinationConfig) -> anyhow::Result<Option<Arc<dyn FetchLock>>> {
+    if config.redis_url.is_empty() {
+        return Ok(None);
+    }
+    let lock = RedisFetchLock::connect(RedisLockOptions {
+        url: config.redis_url.clone(),
+        key_prefix: config.key_prefix.clone(),
+        ttl: config.lock_ttl,
+        max_wait: config.max_wait,
+        ..RedisLockOptions::default()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("`coordination.redis_url`: {e}"))?;
+    Ok(Some(Arc::new(lock)))
 }
 
 /// Opens the configured store, runs its read/write probe (so that a broken store stops the

@@ -59,6 +59,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// The in-memory cache of small objects.
     pub cache: CacheConfig,
+    /// Replicas sharing one store.
+    pub coordination: CoordinationConfig,
     /// How upstream is fetched.
     pub fetch: FetchConfig,
     /// The checksum database: proxying and verification.
@@ -83,6 +85,7 @@ impl Default for Config {
             private: service.private,
             storage: StorageConfig::default(),
             cache: CacheConfig::default(),
+            coordination: CoordinationConfig::default(),
             fetch: FetchConfig::default(),
             sumdb: SumdbConfig::default(),
             prewarm: PrewarmConfig::default(),
@@ -141,10 +144,11 @@ pub struct StorageConfig {
     pub sled: SledConfig,
     /// `[storage.redis]`, used when `type = "redis"`.
     pub redis: RedisConfig,
+    /// `[storage.s3]`, used when `type = "s3"`.
+    pub s3: S3Config,
 }
 
-/// Every storage backend the project knows of; [`StorageKind::is_built`] says which ones this
-/// binary can open.
+/// The storage backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase", try_from = "String")]
 pub enum StorageKind {
@@ -157,16 +161,6 @@ pub enum StorageKind {
     Redis,
     /// An S3-compatible object store.
     S3,
-}
-
-impl StorageKind {
-    /// Whether this binary contains the backend. Keep in step with `backend::open`.
-    pub fn is_built(self) -> bool {
-        matches!(
-            self,
-            StorageKind::Fs | StorageKind::Sled | StorageKind::Redis
-        )
-    }
 }
 
 impl fmt::Display for StorageKind {
@@ -258,6 +252,97 @@ impl Default for RedisConfig {
             retries: r.retries,
             staging_ttl: r.staging_ttl,
             superseded_grace: r.superseded_grace,
+        }
+    }
+}
+
+/// `[storage.s3]`: an S3 bucket (AWS, MinIO or another S3-compatible server).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// The bucket (required with `type = "s3"`; it must exist).
+    pub bucket: String,
+    /// The endpoint URL for MinIO and other S3-compatible servers (`http://minio:9000`); empty
+    /// means AWS (or `AWS_ENDPOINT_URL`).
+    pub endpoint: String,
+    /// The region; empty means `AWS_REGION`, else `us-east-1`.
+    pub region: String,
+    /// Access key; empty means `AWS_ACCESS_KEY_ID` (with `AWS_SECRET_ACCESS_KEY` and
+    /// `AWS_SESSION_TOKEN`), else instance or container credentials.
+    pub access_key_id: String,
+    /// Secret key (with `access_key_id`).
+    pub secret_access_key: String,
+    /// Session token (with `access_key_id`), for temporary credentials.
+    pub session_token: String,
+    /// Allow `http://` endpoints (MinIO on a private network).
+    pub allow_http: bool,
+    /// `true`: `bucket.host` URLs; `false`: `host/bucket`; unset: virtual-hosted for AWS,
+    /// path-style when an endpoint is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virtual_hosted_style: Option<bool>,
+    /// Prefix of every object name (`gomodproxy/`), to share a bucket.
+    pub key_prefix: String,
+    /// Timeout of opening a connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Longest silence while a request or a body streams.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Retries of a failed request.
+    pub max_retries: usize,
+    /// Part size of multipart uploads, in bytes (5 MiB to 5 GiB).
+    pub part_size: usize,
+    /// Parts uploaded at once.
+    pub upload_concurrency: usize,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        let s = gomodproxy_storage_s3::S3Options::default();
+        S3Config {
+            bucket: String::new(),
+            endpoint: String::new(),
+            region: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            session_token: String::new(),
+            allow_http: s.allow_http,
+            virtual_hosted_style: None,
+            key_prefix: s.key_prefix,
+            connect_timeout: s.connect_timeout,
+            request_timeout: s.request_timeout,
+            max_retries: s.max_retries,
+            part_size: s.part_size,
+            upload_concurrency: s.upload_concurrency,
+        }
+    }
+}
+
+/// `[coordination]`: replicas sharing one store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoordinationConfig {
+    /// A Redis that replicas use for cluster-wide fetch locks, so concurrent misses for one
+    /// artifact on several replicas make one upstream fetch. Empty: no coordination.
+    pub redis_url: String,
+    /// Prefix of the lock keys.
+    pub key_prefix: String,
+    /// Expiry of a lock no one renews: how long a dead replica can hold others up.
+    #[serde(with = "humantime_serde")]
+    pub lock_ttl: Duration,
+    /// Longest wait for another replica's fetch before fetching anyway.
+    #[serde(with = "humantime_serde")]
+    pub max_wait: Duration,
+}
+
+impl Default for CoordinationConfig {
+    fn default() -> Self {
+        let o = gomodproxy_coordination_redis::RedisLockOptions::default();
+        CoordinationConfig {
+            redis_url: String::new(),
+            key_prefix: o.key_prefix,
+            lock_ttl: o.ttl,
+            max_wait: o.max_wait,
         }
     }
 }
@@ -573,13 +658,45 @@ impl Config {
             key: key.to_string(),
             reason,
         };
-        if !self.storage.kind.is_built() {
+        if self.storage.kind == StorageKind::S3 {
+            let s3 = &self.storage.s3;
+            if s3.bucket.is_empty() {
+                return Err(invalid(
+                    "storage.s3.bucket",
+                    "is required with storage.type = \"s3\"".to_string(),
+                ));
+            }
+            if !s3.endpoint.is_empty()
+                && !s3.endpoint.starts_with("http://")
+                && !s3.endpoint.starts_with("https://")
+            {
+                return Err(invalid(
+                    "storage.s3.endpoint",
+                    "want an http:// or https:// URL".to_string(),
+                ));
+            }
+            if s3.endpoint.starts_with("http://") && !s3.allow_http {
+                return Err(invalid(
+                    "storage.s3.allow_http",
+                    format!("must be true for the http:// endpoint {}", s3.endpoint),
+                ));
+            }
+            if s3.part_size < gomodproxy_storage_s3::MIN_PART_SIZE {
+                return Err(invalid(
+                    "storage.s3.part_size",
+                    format!(
+                        "must be at least {} bytes",
+                        gomodproxy_storage_s3::MIN_PART_SIZE
+                    ),
+                ));
+            }
+        }
+        if !self.coordination.redis_url.is_empty()
+            && !self.coordination.redis_url.starts_with("redis://")
+        {
             return Err(invalid(
-                "storage.type",
-                format!(
-                    "storage type {} is not built into this binary yet",
-                    self.storage.kind
-                ),
+                "coordination.redis_url",
+                "want redis://host:port/db".to_string(),
             ));
         }
         if self.storage.kind == StorageKind::Fs && self.storage.fs.root.as_os_str().is_empty() {
@@ -691,10 +808,33 @@ impl Config {
         }
     }
 
-    /// The configuration as TOML, as `config check` prints it; loading it back gives the same
-    /// configuration.
+    /// The configuration as TOML; loading it back gives the same configuration.
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
         toml::to_string(self)
+    }
+
+    /// The configuration as `config check` prints it: [`Config::to_toml`] with secrets (S3 keys,
+    /// passwords in Redis URLs) replaced by `<redacted>`.
+    pub fn to_toml_redacted(&self) -> Result<String, toml::ser::Error> {
+        const HIDDEN: &str = "<redacted>";
+        let mut shown = self.clone();
+        let s3 = &mut shown.storage.s3;
+        for secret in [&mut s3.secret_access_key, &mut s3.session_token] {
+            if !secret.is_empty() {
+                *secret = HIDDEN.to_string();
+            }
+        }
+        for url in [
+            &mut shown.storage.redis.url,
+            &mut shown.coordination.redis_url,
+        ] {
+            if let (Some(scheme), Some(at)) = (url.find("://"), url.rfind('@'))
+                && at > scheme
+            {
+                *url = format!("{}://{HIDDEN}@{}", &url[..scheme], &url[at + 1..]);
+            }
+        }
+        toml::to_string(&shown)
     }
 }
 

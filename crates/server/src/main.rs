@@ -35,7 +35,7 @@ fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
 
 fn config_check(file: Option<&Path>) -> anyhow::Result<()> {
     let config = load(file)?;
-    print!("{}", config.to_toml()?);
+    print!("{}", config.to_toml_redacted()?);
     Ok(())
 }
 

@@ -114,7 +114,9 @@ pub async fn run(request: Request, config: Config) -> anyhow::Result<bool> {
                         "{e} (if a running server holds this store, prewarm through it with --server URL)"
                     )
                 })?;
-            let service = ProxyService::new(store.storage.clone(), config.service_config())
+            let mut service_config = config.service_config();
+            service_config.fetch_lock = crate::backend::fetch_lock(&config.coordination).await?;
+            let service = ProxyService::new(store.storage.clone(), service_config)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
             prewarm(&service, &items, &options, &progress).await
         }

@@ -17,7 +17,9 @@ use crate::metrics::Metrics;
 /// then stops accepting and lets in-flight requests finish for up to `shutdown_timeout`.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = backend::open(&config.storage, &config.cache).await?;
-    let service = ProxyService::new(store.storage.clone(), config.service_config())
+    let mut service_config = config.service_config();
+    service_config.fetch_lock = backend::fetch_lock(&config.coordination).await?;
+    let service = ProxyService::new(store.storage.clone(), service_config)
         .map_err(|e| anyhow::anyhow!("invalid `upstream` {:?}: {e}", config.upstream))?;
     let state = AppState::new(service.clone(), config.list_ttl).with_store(store);
     start_background_prewarm(&config, service, state.metrics());

@@ -307,13 +307,51 @@ fn bad_values_name_the_key() {
 }
 
 #[test]
-fn unbuilt_storage_backend_is_a_clear_error() {
+fn s3_needs_a_bucket_and_secrets_are_not_printed() {
     let msg = load_err(None, &[("GOMODPROXY_STORAGE__TYPE", "s3")]);
     assert!(
-        msg.contains("storage type s3 is not built into this binary yet"),
+        msg.contains("storage.s3.bucket") && msg.contains("required"),
         "{msg}"
     );
-    assert!(msg.contains("storage.type"), "{msg}");
+    let msg = load_err(
+        None,
+        &[
+            ("GOMODPROXY_STORAGE__TYPE", "s3"),
+            ("GOMODPROXY_STORAGE__S3__BUCKET", "modules"),
+            ("GOMODPROXY_STORAGE__S3__ENDPOINT", "http://minio:9000"),
+        ],
+    );
+    assert!(msg.contains("storage.s3.allow_http"), "{msg}");
+    let c = Config::load(
+        None,
+        env(&[
+            ("GOMODPROXY_STORAGE__TYPE", "s3"),
+            ("GOMODPROXY_STORAGE__S3__BUCKET", "modules"),
+            ("GOMODPROXY_STORAGE__S3__ENDPOINT", "http://minio:9000"),
+            ("GOMODPROXY_STORAGE__S3__ALLOW_HTTP", "true"),
+            ("GOMODPROXY_STORAGE__S3__ACCESS_KEY_ID", "AKIA1"),
+            ("GOMODPROXY_STORAGE__S3__SECRET_ACCESS_KEY", "very-secret"),
+            (
+                "GOMODPROXY_STORAGE__REDIS__URL",
+                "redis://:hunter2@redis:6379/0",
+            ),
+            (
+                "GOMODPROXY_COORDINATION__REDIS_URL",
+                "redis://:hunter3@redis:6379/1",
+            ),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.storage.kind, StorageKind::S3);
+    assert_eq!(c.storage.s3.bucket, "modules");
+    let shown = c.to_toml_redacted().unwrap();
+    for secret in ["very-secret", "hunter2", "hunter3"] {
+        assert!(!shown.contains(secret), "{secret} printed:\n{shown}");
+    }
+    assert!(
+        shown.contains("AKIA1") && shown.contains("redis:6379/1"),
+        "{shown}"
+    );
     let msg = load_err(None, &[("GOMODPROXY_STORAGE__TYPE", "floppy")]);
     assert!(
         msg.contains("floppy") && msg.contains("storage.type"),
