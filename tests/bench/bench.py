@@ -9,10 +9,16 @@ What it does (everything on 127.0.0.1, bounded in time):
   4. starts nginx with its root at gomodproxy's fs storage root (the store is in GOPROXY layout,
      so nginx serves byte-identical files);
   5. runs wrk against both for .info, .mod, list and the 10 MiB .zip (req/s, p99, bandwidth);
-  6. runs 64 concurrent downloads of the 100 MiB zip against gomodproxy while sampling its RSS.
+  6. runs 64 concurrent downloads of the 100 MiB zip against gomodproxy while sampling its RSS;
+  7. (storage backends) starts a real redis-server and a real MinIO on loopback (the test-server
+     scripts in tests/servers/), one gomodproxy per backend (fs, sled, redis, s3) with the memory
+     cache off so that the backend itself is measured, plus fs with the memory cache on, primes
+     each, and runs wrk against all of them for `.info` and the 10 MiB zip: req/s and p99, and
+     ratios to fs.
 
-Needs: cargo, wrk and nginx (Debian packages `wrk`, `nginx-light` or `nginx`).
-Usage: python3 tests/bench/bench.py [--duration 10] [--connections 64]
+Needs: cargo, wrk and nginx (Debian packages `wrk`, `nginx-light` or `nginx`); for the backends
+part also redis-server, go and curl (MinIO is built once by tests/servers/install-s3.sh).
+Usage: python3 tests/bench/bench.py [--duration 10] [--connections 64] [--part all|nginx|backends]
 """
 
 import argparse
@@ -122,6 +128,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--part", choices=["all", "nginx", "backends"], default="all")
     args = ap.parse_args()
     for tool in ("cargo", "wrk", "nginx"):
         if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
@@ -155,6 +162,9 @@ def main():
         procs.append(proxy)
         base = "http://127.0.0.1:%d" % pport
         wait_http(base + "/healthz")
+        if args.part == "backends":
+            backends(args, binary, upstream, work, procs)
+            return
 
         paths = {
             "info": "/bench.test/small/@v/v1.0.0.info",
@@ -225,6 +235,8 @@ http {
             args.duration, r["bw"] / (1 << 20), r["p99_ms"]))
         print("gomodproxy RSS: idle %.1f MiB, peak under load %.1f MiB (target < 50 MiB)" % (
             idle / 1024, sampler.peak / 1024))
+        if args.part == "all":
+            backends(args, binary, upstream, work, procs)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -234,6 +246,85 @@ http {
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def script(*argv):
+    """Runs a tests/servers script; returns its stdout lines as a dict of VAR=value."""
+    out = subprocess.run([os.path.join(ROOT, "tests", "servers", argv[0])] + list(argv[1:]),
+                         check=True, capture_output=True, text=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def backends(args, binary, upstream, work, procs):
+    """Cached hits on every storage backend, side by side, as ratios to fs."""
+    subprocess.run([os.path.join(ROOT, "tests", "servers", "install-s3.sh")], check=True,
+                   stdout=subprocess.DEVNULL)
+    redis_dir, s3_dir = os.path.join(work, "redis"), os.path.join(work, "s3")
+    os.makedirs(redis_dir)
+    os.makedirs(s3_dir)
+    redis_url = script("redis.sh", "start", redis_dir)["GOMODPROXY_TEST_REDIS_URL"]
+    stops = [("redis.sh", "stop", redis_dir)]
+    try:
+        s3 = script("s3.sh", "start", s3_dir)
+        stops.append(("s3.sh", "stop", s3_dir))
+        common = {
+            "GOMODPROXY_UPSTREAM": "file://" + upstream,
+            "GOMODPROXY_LIST_TTL": "1h",
+            "GOMODPROXY_LOG__LEVEL": "warn",
+            "GOMODPROXY_SUMDB__VERIFY": "false",
+            "GOMODPROXY_CACHE__MEMORY_BYTES": "0",
+        }
+        setups = [
+            ("fs", {"GOMODPROXY_STORAGE__TYPE": "fs",
+                    "GOMODPROXY_STORAGE__FS__ROOT": os.path.join(work, "b-fs")}),
+            ("sled", {"GOMODPROXY_STORAGE__TYPE": "sled",
+                      "GOMODPROXY_STORAGE__SLED__PATH": os.path.join(work, "b-sled")}),
+            ("redis", {"GOMODPROXY_STORAGE__TYPE": "redis",
+                       "GOMODPROXY_STORAGE__REDIS__URL": redis_url,
+                       "GOMODPROXY_STORAGE__REDIS__KEY_PREFIX": "bench:"}),
+            ("s3 (MinIO)", {"GOMODPROXY_STORAGE__TYPE": "s3",
+                            "GOMODPROXY_STORAGE__S3__BUCKET": s3["GOMODPROXY_TEST_S3_BUCKET"],
+                            "GOMODPROXY_STORAGE__S3__ENDPOINT": s3["GOMODPROXY_TEST_S3_ENDPOINT"],
+                            "GOMODPROXY_STORAGE__S3__ALLOW_HTTP": "true",
+                            "GOMODPROXY_STORAGE__S3__ACCESS_KEY_ID": s3["GOMODPROXY_TEST_S3_ACCESS_KEY"],
+                            "GOMODPROXY_STORAGE__S3__SECRET_ACCESS_KEY": s3["GOMODPROXY_TEST_S3_SECRET_KEY"],
+                            "GOMODPROXY_STORAGE__S3__KEY_PREFIX": "bench/"}),
+            ("fs + memory cache", {"GOMODPROXY_STORAGE__TYPE": "fs",
+                                   "GOMODPROXY_STORAGE__FS__ROOT": os.path.join(work, "b-fs"),
+                                   "GOMODPROXY_CACHE__MEMORY_BYTES": str(64 << 20)}),
+        ]
+        paths = [("info", "/bench.test/small/@v/v1.0.0.info"),
+                 ("zip 10 MiB", "/bench.test/zip10/@v/v1.0.0.zip")]
+        bases = []
+        for name, extra in setups:
+            port = free_port()
+            env = dict(os.environ)
+            env.update(common)
+            env.update(extra)
+            env["GOMODPROXY_LISTEN"] = "127.0.0.1:%d" % port
+            p = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL,
+                                 stderr=open(os.path.join(work, "backend-%d.log" % port), "w"))
+            procs.append(p)
+            base = "http://127.0.0.1:%d" % port
+            wait_http(base + "/healthz")
+            for _, path in paths:
+                fetch(base + path)  # prime
+            bases.append((name, base))
+        print("\nstorage backends: cached hits, wrk -t2 -c%d -d%ds (memory cache off unless named)"
+              % (args.connections, args.duration))
+        print("%-18s %-11s %11s %9s %11s %9s" % ("backend", "artifact", "req/s", "vs fs", "p99", "MiB/s"))
+        reference = {}
+        for name, base in bases:
+            for label, path in paths:
+                r = wrk(base + path, args.duration, args.connections)
+                reference.setdefault(label, r["rps"])
+                print("%-18s %-11s %11.0f %8.2fx %9.2fms %9.1f" % (
+                    name, label, r["rps"], r["rps"] / reference[label], r["p99_ms"],
+                    r["bw"] / (1 << 20)))
+    finally:
+        for stop in stops:
+            subprocess.run([os.path.join(ROOT, "tests", "servers", stop[0])] + list(stop[1:]),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

@@ -405,6 +405,10 @@ fn shipped_example_config_is_valid() {
     // Every other key is written out at its default.
     let defaults = Config::default();
     assert_eq!(c.fetch, defaults.fetch);
+    assert_eq!(c.cache, defaults.cache);
+    assert_eq!(c.sumdb, defaults.sumdb);
+    assert_eq!(c.prewarm, defaults.prewarm);
+    assert_eq!(c.coordination, defaults.coordination);
     assert_eq!(
         (c.mode, &c.upstream, c.list_ttl, c.workers),
         (
