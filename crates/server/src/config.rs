@@ -813,8 +813,8 @@ impl Config {
         toml::to_string(self)
     }
 
-    /// The configuration as `config check` prints it: [`Config::to_toml`] with secrets (S3 keys,
-    /// passwords in Redis URLs) replaced by `<redacted>`.
+    /// The configuration as `config check` prints it: [`Config::to_toml`] with secrets replaced
+    /// (S3 keys by `<redacted>`, passwords in Redis URLs by `***`).
     pub fn to_toml_redacted(&self) -> Result<String, toml::ser::Error> {
         const HIDDEN: &str = "<redacted>";
         let mut shown = self.clone();
@@ -828,11 +828,7 @@ impl Config {
             &mut shown.storage.redis.url,
             &mut shown.coordination.redis_url,
         ] {
-            if let (Some(scheme), Some(at)) = (url.find("://"), url.rfind('@'))
-                && at > scheme
-            {
-                *url = format!("{}://{HIDDEN}@{}", &url[..scheme], &url[at + 1..]);
-            }
+            *url = gomodproxy_storage_redis::redact_url(url);
         }
         toml::to_string(&shown)
     }

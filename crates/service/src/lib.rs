@@ -44,7 +44,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use gomod::{ModulePath, Version};
-use gomodproxy_storage::{ArtifactKind, ByteStream, Key, Storage, StorageError, StorageExt};
+use gomodproxy_storage::{
+    ArtifactKind, ByteStream, Key, ObjectMeta, Storage, StorageError, StorageExt,
+};
 use sha2::{Digest, Sha256};
 
 use crate::dedup::Dedup;
@@ -444,6 +446,25 @@ impl ProxyService {
 }
 
 impl Inner {
+    /// The object's metadata if it is stored (a fetch that lost a race finds it here).
+    async fn stored_meta(&self, key: &Key) -> Result<Option<ObjectMeta>, ServiceError> {
+        self.storage
+            .exists(key)
+            .await
+            .map_err(|e| ServiceError::storage(key, e))
+    }
+
+    /// Stores a small object fetched (and checked) from upstream, and counts it.
+    async fn store_fetched(&self, key: &Key, body: Bytes) -> Result<(), ServiceError> {
+        let len = body.len() as u64;
+        self.storage
+            .put_bytes(key, body)
+            .await
+            .map_err(|e| ServiceError::storage(key, e))?;
+        self.count_fetch(len);
+        Ok(())
+    }
+
     /// Counts an object fetched from upstream and stored.
     fn count_fetch(&self, bytes: u64) {
         use std::sync::atomic::Ordering::Relaxed;

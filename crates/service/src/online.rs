@@ -69,13 +69,7 @@ pub(crate) async fn fetch_small_artifact(
 ) -> Result<(), ServiceError> {
     let key = Key::artifact(&module, &version, kind);
     // A request that missed just before the previous fetch finished lands here: don't refetch.
-    if inner
-        .storage
-        .exists(&key)
-        .await
-        .map_err(|e| ServiceError::storage(&key, e))?
-        .is_some()
-    {
+    if inner.stored_meta(&key).await?.is_some() {
         return Ok(());
     }
     let fetcher = fetcher(&inner)?;
@@ -101,14 +95,7 @@ pub(crate) async fn fetch_small_artifact(
             }
         })
         .await?;
-    let len = body.len() as u64;
-    inner
-        .storage
-        .put_bytes(&key, body)
-        .await
-        .map_err(|e| ServiceError::storage(&key, e))?;
-    inner.count_fetch(len);
-    Ok(())
+    inner.store_fetched(&key, body).await
 }
 
 /// A zip received and checked, not yet stored.
@@ -134,13 +121,7 @@ pub(crate) async fn fetch_zip(
     version: Version,
 ) -> Result<(), ServiceError> {
     let key = Key::artifact(&module, &version, ArtifactKind::Zip);
-    if inner
-        .storage
-        .exists(&key)
-        .await
-        .map_err(|e| ServiceError::storage(&key, e))?
-        .is_some()
-    {
+    if inner.stored_meta(&key).await?.is_some() {
         return Ok(());
     }
     let fetcher = fetcher(&inner)?;
@@ -249,11 +230,7 @@ async fn mutable(
         },
     };
     let limit = inner.config.max_info_size;
-    let cached = inner
-        .storage
-        .exists(&key)
-        .await
-        .map_err(|e| ServiceError::storage(&key, e))?;
+    let cached = inner.stored_meta(&key).await?;
     if let Some(meta) = &cached
         && is_fresh(inner, meta)
         && let Some(answer) = stored_small(inner, &key, limit, false).await?
@@ -296,11 +273,7 @@ async fn fetch_mutable(
     which: Mutable,
 ) -> Result<(), ServiceError> {
     // Someone refreshed it while this request was deciding to: serve theirs.
-    if let Some(meta) = inner
-        .storage
-        .exists(&key)
-        .await
-        .map_err(|e| ServiceError::storage(&key, e))?
+    if let Some(meta) = inner.stored_meta(&key).await?
         && is_fresh(&inner, &meta)
     {
         return Ok(());
@@ -324,14 +297,7 @@ async fn fetch_mutable(
             }
         })
         .await?;
-    let len = body.len() as u64;
-    inner
-        .storage
-        .put_bytes(&key, body)
-        .await
-        .map_err(|e| ServiceError::storage(&key, e))?;
-    inner.count_fetch(len);
-    Ok(())
+    inner.store_fetched(&key, body).await
 }
 
 /// `/@v/list` online.

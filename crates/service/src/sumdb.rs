@@ -429,13 +429,7 @@ impl Database {
     ) -> Result<(), ServiceError> {
         for (tile, bytes) in plan.tiles().iter().zip(data) {
             let key = self.key(SumdbPath::Tile(*tile));
-            if inner
-                .storage
-                .exists(&key)
-                .await
-                .map_err(|e| ServiceError::storage(&key, e))?
-                .is_none()
-            {
+            if inner.stored_meta(&key).await?.is_none() {
                 inner
                     .storage
                     .put_bytes(&key, bytes.clone())
@@ -586,13 +580,7 @@ impl Database {
         module: &ModulePath,
         version: &Version,
     ) -> Result<(), ServiceError> {
-        if inner
-            .storage
-            .exists(key)
-            .await
-            .map_err(|e| ServiceError::storage(key, e))?
-            .is_some()
-        {
+        if inner.stored_meta(key).await?.is_some() {
             return Ok(());
         }
         let path = SumdbPath::Lookup {
@@ -648,12 +636,7 @@ impl Database {
                 ),
             ));
         }
-        inner
-            .storage
-            .put_bytes(key, body)
-            .await
-            .map_err(|e| ServiceError::storage(key, e))?;
-        Ok(())
+        inner.store_fetched(key, body).await
     }
 
     /// Makes sure every stored lookup is provable in the trusted tree with stored tiles (after
