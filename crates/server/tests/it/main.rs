@@ -2,6 +2,7 @@
 //! real `ProxyService` (in-memory store, `file://` upstream), and the binary's command line.
 
 mod cli;
+mod compose;
 mod config;
 mod fixture;
 mod http;
