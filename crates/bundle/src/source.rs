@@ -203,6 +203,10 @@ fn read_bundle(
     if first {
         return Err(bad("empty (no entries)".to_string()));
     }
+    // Read the compressed stream to its end, so that a bundle cut inside its trailer (or with
+    // a damaged frame checksum) is an error too.
+    let mut decoder = archive.into_inner();
+    io::copy(&mut decoder, &mut io::sink()).map_err(|e| bad(format!("zstd: {e}")))?;
     Ok(())
 }
 
