@@ -5,3 +5,4 @@ mod cli;
 mod config;
 mod fixture;
 mod http;
+mod transfer;
