@@ -252,7 +252,8 @@ impl Importer<'_> {
                     self.refused_records
                         .insert((module.clone(), version.clone()));
                 }
-                self.progress.object(&path, 0);
+                let size = staging.sizes.get(&path).copied().unwrap_or(0);
+                self.progress.object(&path, size);
                 self.record(path, outcome);
             }
         }

@@ -76,6 +76,8 @@ pub(crate) fn open_tree(verifier: &Verifier, note: &[u8]) -> Result<Tree, String
 pub(crate) struct Staging {
     dir: tempfile::TempDir,
     pub(crate) by_db: BTreeMap<SumdbName, Vec<SumdbPath>>,
+    /// Bytes staged, by key path (for progress).
+    pub(crate) sizes: HashMap<String, u64>,
 }
 
 impl Staging {
@@ -92,6 +94,7 @@ impl Staging {
         Ok(Staging {
             dir,
             by_db: BTreeMap::new(),
+            sizes: HashMap::new(),
         })
     }
 

@@ -110,6 +110,7 @@ pub async fn verify(
     // Checksum database: heads, tiles, records.
     let mut records: HashMap<(ModulePath, Version), Vec<(SumdbName, Record)>> = HashMap::new();
     let mut anchors: HashMap<SumdbName, Option<Tree>> = HashMap::new();
+    let mut tiles_by_db: HashMap<SumdbName, Tiles<'_>> = HashMap::new();
     let split = entries
         .iter()
         .position(|e| !matches!(e.key, Key::Sumdb { .. }))
@@ -161,7 +162,9 @@ pub async fn verify(
                 reason,
             })
         };
-        let mut tiles = Tiles::new(storage, db, None);
+        let tiles = tiles_by_db
+            .entry(db.clone())
+            .or_insert_with(|| Tiles::new(storage, db, None));
         match path {
             SumdbPath::Latest | SumdbPath::Supported => {}
             SumdbPath::Tile(tile) => {
@@ -203,8 +206,7 @@ pub async fn verify(
                 match anchor {
                     Some(anchor) => {
                         if let Err(why) =
-                            check_lookup(&mut tiles, verifier, anchor, module, version, &body)
-                                .await?
+                            check_lookup(tiles, verifier, anchor, module, version, &body).await?
                         {
                             problem(format!("record not provable offline: {why}"));
                         }
