@@ -218,6 +218,7 @@ impl Importer<'_> {
             return Ok(());
         };
         let dbs: Vec<_> = staging.by_db.keys().cloned().collect();
+        let had_dbs = !dbs.is_empty();
         for db in dbs {
             self.progress.phase(&format!("checking {db}"), None, None);
             let mut verdicts =
@@ -257,7 +258,14 @@ impl Importer<'_> {
                 self.record(path, outcome);
             }
         }
-        self.progress.phase("importing", None, None);
+        if had_dbs {
+            let (objects, bytes) = self
+                .report
+                .manifest
+                .as_ref()
+                .map_or((None, None), |m| (Some(m.objects), Some(m.bytes)));
+            self.progress.phase("importing", objects, bytes);
+        }
         Ok(())
     }
 

@@ -67,7 +67,7 @@ fn verifiers(config: &Config) -> anyhow::Result<Verifiers> {
 
 fn rate(bytes: u64, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64();
-    if secs <= 0.0 {
+    if secs <= 0.0 || bytes == 0 {
         return String::new();
     }
     format!(", {}/s", human_bytes((bytes as f64 / secs) as u64))
