@@ -5,6 +5,7 @@ mod support;
 
 mod filter;
 mod gomodcache;
+mod offline;
 mod roundtrip;
 mod tamper;
 mod verify;
