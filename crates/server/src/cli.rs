@@ -29,11 +29,14 @@ pub enum Command {
     Config(ConfigCommand),
     /// Write the store, or part of it, to one bundle file (tar + zstd) for an air-gapped proxy.
     Export(ExportArgs),
-    /// Load a bundle, or a $GOMODCACHE/cache/download directory, into the store. Every object
-    /// is validated before it is stored; exit 1 if anything was refused.
+    /// Load a bundle, or a $GOMODCACHE/cache/download directory, into the store.
+    ///
+    /// Every object is validated before it is stored; exit 1 if anything was refused.
     Import(ImportArgs),
-    /// Re-check the store: every zip against its .ziphash and the checksum database, every
-    /// go.mod, every cached checksum-database record and tile. Exit 1 on any problem.
+    /// Re-check the store's zips, go.mod files and checksum-database records.
+    ///
+    /// Every zip against its .ziphash and the checksum database, every go.mod, every cached
+    /// checksum-database record and tile. Exit 1 on any problem.
     Verify(VerifyArgs),
 }
 
