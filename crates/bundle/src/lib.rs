@@ -32,8 +32,9 @@
 //!
 //! 1. Checksum-database objects (staged on disk until all are there), per database: the
 //!    database must be configured (its verifier key). The *anchor* tree is the source's `latest`
-//!    (which must open with the key), else the store's, else (a `$GOMODCACHE`, which keeps tree
-//!    heads elsewhere) the largest signed tree among the source's lookups. If the source and the
+//!    (which must open with the key; for a `$GOPATH/pkg/mod/cache/download` directory, the go
+//!    command's own `$GOPATH/pkg/sumdb/<name>/latest` stands in), else the store's, else the
+//!    largest signed tree among the source's lookups. If the source and the
 //!    store both have a head, the smaller tree must be proven a prefix of the bigger one with the
 //!    tiles at hand, or nothing of that database is imported. Each tile must be what the anchor
 //!    commits to (a `TilePlan::for_tile` proof; a narrower tile a prefix of the tree's). Each

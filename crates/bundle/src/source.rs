@@ -289,9 +289,13 @@ fn read_dir(
             return Ok(());
         }
     }
+    let elsewhere = go_tree_heads(root, &mut files);
     files.sort_by_cached_key(|p| order_key(p));
     for rel in files {
-        let full = root.join(&rel);
+        let full = elsewhere
+            .iter()
+            .find(|(r, _)| *r == rel)
+            .map_or_else(|| root.join(&rel), |(_, f)| f.clone());
         let item = match File::open(&full).and_then(|mut f| {
             let size = f.metadata()?.len();
             object(&rel, size, &mut f, options)
@@ -308,6 +312,41 @@ fn read_dir(
         }
     }
     Ok(())
+}
+
+/// The go command keeps the checksum databases' tree heads outside the module cache, in
+/// `$GOPATH/pkg/sumdb/<name>/latest`, while `$GOPATH/pkg/mod/cache/download/sumdb/<name>/` holds
+/// only lookups and tiles — which can be proven only in the tree the go command verified them
+/// with. When `root` is such a `…/pkg/mod/cache/download` and has no `latest` of its own for a
+/// database, the go command's one is added (as `sumdb/<name>/latest`; it is checked like any
+/// other tree head). Returns the added paths with the files they are read from.
+fn go_tree_heads(root: &Path, files: &mut Vec<String>) -> Vec<(String, PathBuf)> {
+    let mut added = Vec::new();
+    let Ok(abs) = root.canonicalize() else {
+        return added;
+    };
+    let pkg = match abs.parent().and_then(Path::parent).and_then(Path::parent) {
+        Some(pkg) if abs.ends_with("mod/cache/download") => pkg.to_path_buf(),
+        _ => return added,
+    };
+    let dbs: std::collections::BTreeSet<String> = files
+        .iter()
+        .filter_map(|f| {
+            f.strip_prefix("sumdb/")?
+                .split('/')
+                .next()
+                .map(str::to_string)
+        })
+        .collect();
+    for db in dbs {
+        let rel = format!("sumdb/{db}/latest");
+        let theirs = pkg.join("sumdb").join(&db).join("latest");
+        if !files.contains(&rel) && theirs.is_file() {
+            files.push(rel.clone());
+            added.push((rel, theirs));
+        }
+    }
+    added
 }
 
 /// Collects the regular files under `dir` as `/`-separated paths relative to the root. Hidden

@@ -166,3 +166,84 @@ fn collect_non_keys(dir: &Path, prefix: &str, out: &mut Vec<String>) {
         }
     }
 }
+
+/// A go command's module cache keeps lookups and tiles under `pkg/mod/cache/download/sumdb`, and
+/// the tree head it verified them with in `pkg/sumdb/<name>/latest`: the import uses it.
+#[tokio::test]
+async fn the_go_commands_tree_head_beside_the_module_cache_is_used() {
+    use gomod::sumdb::tlog::stored_hash_count;
+
+    let fx = Fixture::new().await;
+    // The lookups came with an older tree (as they do: each carries the tree of its day); the
+    // tiles are of the newest tree the go command saw.
+    let old_n = 304;
+    let mut early = TestLog::new(7);
+    early.texts = fx.log.texts[..old_n].to_vec();
+    early.stored = fx.log.stored[..stored_hash_count(old_n as i64) as usize].to_vec();
+    let gopath = tempfile::tempdir().unwrap();
+    let download = gopath.path().join("pkg/mod/cache/download");
+    let sumdb = download.join(format!("sumdb/{DB}"));
+    for ((module, version), id) in &fx.log.ids {
+        let escaped = gomod::escape::escape(module);
+        let file = sumdb.join(format!("lookup/{escaped}@{version}"));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let mut body = format!("{id}\n{}\n", fx.log.texts[*id as usize]).into_bytes();
+        body.extend_from_slice(&early.note());
+        std::fs::write(file, body).unwrap();
+    }
+    for tile in fx.log.tiles() {
+        let file = sumdb.join(tile.path());
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, fx.log.tile_data(&tile)).unwrap();
+    }
+    let tiles = fx.log.tiles().len();
+
+    // Without the go command's tree head, the newest right-edge tile cannot be proven in any
+    // tree the directory holds, nor can anything that needs the older tree's right edge.
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let report = gomodproxy_bundle::import(
+        store.as_ref(),
+        ImportSource::open(&download).unwrap(),
+        &fx.import_options(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(!report.ok());
+    assert!(
+        report.refused.iter().all(|p| p.path.starts_with("sumdb/")),
+        "{:?}",
+        report.refused
+    );
+    let edge = report
+        .refused
+        .iter()
+        .find(|p| p.path.ends_with("/tile/8/0/001.p/88"))
+        .unwrap();
+    assert!(edge.reason.contains("beyond the tree of 304"), "{edge:?}");
+    assert_eq!(report.imported as usize + report.refused.len(), 4 + tiles);
+    assert_eq!(report.skipped, 0);
+
+    // With it, everything is proven, and the head is stored for the offline proxy.
+    let pkg_sumdb = gopath.path().join(format!("pkg/sumdb/{DB}"));
+    std::fs::create_dir_all(&pkg_sumdb).unwrap();
+    std::fs::write(pkg_sumdb.join("latest"), fx.log.note()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    let report = gomodproxy_bundle::import(
+        store.as_ref(),
+        ImportSource::open(&download).unwrap(),
+        &fx.import_options(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(report.ok(), "{:?}", report.refused);
+    assert_eq!(report.imported as usize, 1 + 4 + tiles);
+    let (_, head) = store
+        .get_bytes(&sumdb_key("latest"), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(head, fx.log.note());
+}
