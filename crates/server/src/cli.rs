@@ -27,6 +27,17 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Write the store, or part of it, to one bundle file (tar + zstd) for an air-gapped proxy.
+    Export(ExportArgs),
+    /// Load a bundle, or a $GOMODCACHE/cache/download directory, into the store.
+    ///
+    /// Every object is validated before it is stored; exit 1 if anything was refused.
+    Import(ImportArgs),
+    /// Re-check the store's zips, go.mod files and checksum-database records.
+    ///
+    /// Every zip against its .ziphash and the checksum database, every go.mod, every cached
+    /// checksum-database record and tile. Exit 1 on any problem.
+    Verify(VerifyArgs),
 }
 
 /// `config` subcommands.
@@ -75,4 +86,50 @@ pub struct ConfigArgs {
     /// TOML configuration file.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// `export` arguments.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The bundle to write (`-` for standard output). Written to a temporary file beside it
+    /// and renamed into place when complete.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// TOML configuration file (the store to export).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Only modules matching these GOPRIVATE-style patterns (comma-separated or repeated).
+    #[arg(long = "module", value_name = "PATTERN")]
+    pub modules: Vec<String>,
+    /// Only the module versions of this go.sum (a `/go.mod` line: its .mod; any other line: its
+    /// .info, .mod, .zip and .ziphash). Repeatable; combined with --module as a union.
+    #[arg(long = "go-sum", value_name = "PATH")]
+    pub go_sums: Vec<PathBuf>,
+    /// Leave out the checksum database (tree heads, lookups, tiles).
+    #[arg(long)]
+    pub no_sumdb: bool,
+}
+
+/// `import` arguments.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A bundle file (`-` for standard input), or a directory in GOPROXY layout such as
+    /// $GOMODCACHE/cache/download.
+    #[arg(value_name = "FILE|DIR")]
+    pub source: PathBuf,
+    /// TOML configuration file (the store to import into; sumdb.databases holds the keys the
+    /// checksum-database objects are checked with).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// TOML configuration file (the store to verify).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Only modules matching these GOPRIVATE-style patterns (comma-separated or repeated).
+    #[arg(long = "module", value_name = "PATTERN")]
+    pub modules: Vec<String>,
 }

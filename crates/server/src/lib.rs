@@ -10,6 +10,7 @@
 //! - [`http`]: GOPROXY routes over [`gomodproxy_service::ProxyService`]; the one place where
 //!   failures become HTTP statuses.
 //! - [`serve`]: the actix-web server with graceful shutdown on SIGTERM/SIGINT.
+//! - [`transfer`]: `export`, `import` and `verify` over [`gomodproxy_bundle`].
 
 #![deny(missing_docs)]
 
@@ -21,3 +22,4 @@ pub mod logging;
 pub mod metrics;
 pub mod prewarm;
 pub mod serve;
+pub mod transfer;

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use gomodproxy::cli::{Cli, Command, ConfigCommand, PrewarmArgs};
+use gomodproxy::cli::{
+    Cli, Command, ConfigCommand, ExportArgs, ImportArgs, PrewarmArgs, VerifyArgs,
+};
 use gomodproxy::config::{Config, ConfigError, env_vars};
 
 fn main() -> ExitCode {
@@ -15,6 +17,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args.config.as_deref()),
         Command::Prewarm(args) => prewarm(args),
         Command::Config(ConfigCommand::Check(args)) => config_check(args.config.as_deref()),
+        Command::Export(args) => export(args),
+        Command::Import(args) => import(args),
+        Command::Verify(args) => verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,4 +76,54 @@ fn serve(file: Option<&Path>) -> anyhow::Result<()> {
     let config = load(file)?;
     gomodproxy::logging::init(&config.log)?;
     actix_web::rt::System::new().block_on(gomodproxy::serve::serve(config))
+}
+
+/// Loads the configuration and sets up logging for a command whose output is a progress bar
+/// and a summary (the per-object info lines of the libraries would drown them).
+fn quiet(file: Option<&Path>) -> anyhow::Result<Config> {
+    let config = load(file)?;
+    let mut log = config.log.clone();
+    if log.level == "info" {
+        log.level = "warn".to_string();
+    }
+    gomodproxy::logging::init(&log)?;
+    Ok(config)
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let config = quiet(args.config.as_deref())?;
+    let request = gomodproxy::transfer::ExportRequest {
+        file: args.file,
+        modules: args.modules,
+        go_sums: args.go_sums,
+        sumdb: !args.no_sumdb,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    if runtime.block_on(gomodproxy::transfer::export(request, config))? {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "the bundle is incomplete: the store lacks objects a go.sum names (listed above)"
+        ))
+    }
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let config = quiet(args.config.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    if runtime.block_on(gomodproxy::transfer::import(&args.source, config))? {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("some objects were refused (listed above)"))
+    }
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let config = quiet(args.config.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    if runtime.block_on(gomodproxy::transfer::verify(args.modules, config))? {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("the store has problems (listed above)"))
+    }
 }

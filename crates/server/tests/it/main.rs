@@ -6,3 +6,4 @@ mod compose;
 mod config;
 mod fixture;
 mod http;
+mod transfer;

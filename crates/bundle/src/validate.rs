@@ -1,0 +1,240 @@
+//! Checks of the small objects (`.info`, `.mod`, `list`, `@latest`, `.ziphash`) before they are
+//! stored. They accept what the proxy itself stores (see `gomodproxy-service`'s upstream checks,
+//! which these mirror) and what the go command writes into `$GOMODCACHE/cache/download`.
+
+use base64::Engine as _;
+use gomod::modfile::ModFile;
+use gomod::{ModulePath, Version};
+use serde_json::Value;
+
+/// Largest `.info`, `@latest`, `list`, lookup or tree head accepted, in bytes.
+pub const MAX_SMALL: u64 = 1 << 20;
+
+/// Largest `.mod` accepted (the go command's limit for a go.mod).
+pub const MAX_MOD: u64 = gomod::zipfile::MAX_GO_MOD;
+
+/// A JSON object's field as Go's `encoding/json` finds it: the exact key, else one equal
+/// ignoring case.
+fn field<'a>(object: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+    object.get(name).or_else(|| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+/// Parses a `RevInfo` and returns its canonical version.
+fn parse_info(body: &[u8]) -> Result<Version, String> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let object = value.as_object().ok_or("not a JSON object")?;
+    let version = match field(object, "Version") {
+        Some(Value::String(v)) => v,
+        Some(_) => return Err("Version is not a string".to_string()),
+        None => return Err("no Version field".to_string()),
+    };
+    match field(object, "Time") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(time)) if is_rfc3339(time) => {}
+        Some(time) => return Err(format!("Time {time} is not an RFC 3339 time")),
+    }
+    Version::parse(version).map_err(|e| format!("Version {version:?} is not canonical: {e}"))
+}
+
+/// `<module>/@v/<version>.info`: JSON whose `Version` is exactly `version`.
+pub fn info(version: &Version, body: &[u8]) -> Result<(), String> {
+    let got = parse_info(body)?;
+    if &got != version {
+        return Err(format!("info names version {got}, not {version}"));
+    }
+    Ok(())
+}
+
+/// `<module>/@latest`: info JSON naming a version of `module`.
+pub fn latest(module: &ModulePath, body: &[u8]) -> Result<Version, String> {
+    let version = parse_info(body)?;
+    module
+        .check_version(&version)
+        .map_err(|e| format!("Version {version} is not a version of {module}: {e}"))?;
+    Ok(version)
+}
+
+/// `.mod`: UTF-8 text that parses as a dependency's go.mod (`modfile.ParseLax`).
+pub fn go_mod(body: &[u8]) -> Result<(), String> {
+    std::str::from_utf8(body).map_err(|e| format!("go.mod is not UTF-8: {e}"))?;
+    ModFile::parse_lax("go.mod", body).map_err(|e| format!("go.mod does not parse: {e}"))?;
+    Ok(())
+}
+
+/// `<module>/@v/list`: UTF-8 lines, each blank or a canonical version of `module`, optionally
+/// followed by one more field (a time, as the protocol allows). The proxy stores only tagged
+/// versions; the go command's own list files also hold the pseudo-versions it downloaded, which
+/// are accepted too (the go command ignores them in a list).
+pub fn list(module: &ModulePath, body: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(body).map_err(|_| "list is not UTF-8".to_string())?;
+    for (i, line) in text.lines().enumerate() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else {
+            continue;
+        };
+        let version =
+            Version::parse(first).map_err(|e| format!("line {}: {first:?}: {e}", i + 1))?;
+        module.check_version(&version).map_err(|e| {
+            format!(
+                "line {}: {version} is not a version of {module}: {e}",
+                i + 1
+            )
+        })?;
+        if fields.nth(1).is_some() {
+            return Err(format!("line {}: more than two fields", i + 1));
+        }
+    }
+    Ok(())
+}
+
+/// The versions of a list body (first fields), for merging lists.
+pub fn list_versions(body: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// A `.ziphash` body: `h1:` + base64 of a SHA-256, surrounding white space ignored. Returns the
+/// hash text.
+pub fn ziphash(body: &[u8]) -> Result<String, String> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| "not UTF-8".to_string())?
+        .trim();
+    let b64 = text
+        .strip_prefix("h1:")
+        .ok_or_else(|| format!("{:?} is not an h1: hash", excerpt(text)))?;
+    match base64::engine::general_purpose::STANDARD.decode(b64) {
+        Ok(d) if d.len() == 32 => Ok(text.to_string()),
+        _ => Err(format!("{:?} is not an h1: hash", excerpt(text))),
+    }
+}
+
+fn excerpt(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+/// RFC 3339 `date-time` as Go's `time.Time` accepts it in JSON.
+pub fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |from: usize, len: usize| -> Option<u32> {
+        let part = b.get(from..from + len)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(
+            part.iter()
+                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')),
+        )
+    };
+    let (Some(year), Some(month), Some(day), Some(hour), Some(min), Some(sec)) = (
+        digits(0, 4),
+        digits(5, 2),
+        digits(8, 2),
+        digits(11, 2),
+        digits(14, 2),
+        digits(17, 2),
+    ) else {
+        return false;
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return false;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    if day == 0 || day > days_in_month || hour > 23 || min > 59 || sec > 59 {
+        return false;
+    }
+    let mut i = 19;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    match b.get(i) {
+        Some(b'Z' | b'z') => i + 1 == b.len(),
+        Some(b'+' | b'-') => {
+            let (Some(oh), Some(om)) = (digits(i + 1, 2), digits(i + 4, 2)) else {
+                return false;
+            };
+            b.get(i + 3) == Some(&b':') && i + 6 == b.len() && oh <= 23 && om <= 59
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str) -> ModulePath {
+        ModulePath::parse(p).unwrap()
+    }
+
+    #[test]
+    fn info_must_name_the_version() {
+        let v = Version::parse("v1.2.3").unwrap();
+        assert!(info(&v, br#"{"Version":"v1.2.3","Time":"2023-01-02T03:04:05Z"}"#).is_ok());
+        assert!(info(&v, br#"{"version":"v1.2.3"}"#).is_ok());
+        assert!(
+            info(&v, br#"{"Version":"v1.2.4"}"#)
+                .unwrap_err()
+                .contains("not v1.2.3")
+        );
+        assert!(info(&v, br#"{"Version":"v1.2.3","Time":"noon"}"#).is_err());
+        assert!(info(&v, b"v1.2.3").is_err());
+    }
+
+    #[test]
+    fn lists_hold_versions_of_the_module() {
+        let mod1 = m("example.com/m");
+        assert!(list(&mod1, b"").is_ok());
+        assert!(
+            list(
+                &mod1,
+                b"v1.0.0\nv1.1.0 2023-01-02T03:04:05Z\n\nv0.0.0-20230102030405-abcdefabcdef\n"
+            )
+            .is_ok()
+        );
+        assert!(list(&mod1, b"v2.0.0\n").is_err());
+        assert!(list(&mod1, b"v1.0\n").is_err());
+        assert!(list(&mod1, b"<html>\n").is_err());
+        assert!(list(&mod1, b"v1.0.0 a b\n").is_err());
+        assert!(list(&mod1, &[0xff]).is_err());
+        assert!(latest(&mod1, br#"{"Version":"v1.0.0"}"#).is_ok());
+        assert!(latest(&mod1, br#"{"Version":"v2.0.0"}"#).is_err());
+    }
+
+    #[test]
+    fn go_mod_and_ziphash() {
+        assert!(go_mod(b"module example.com/m\n\ngo 1.21\n").is_ok());
+        assert!(go_mod(b"module example.com/m\nrequire (\n").is_err());
+        assert!(go_mod(&[0xff]).is_err());
+        let h = "h1:w5fcysjrx7yqtD/aO+QwRjYZOKnaM9Uh2b40tElTs3Y=";
+        assert_eq!(ziphash(format!("{h}\n").as_bytes()).unwrap(), h);
+        assert!(ziphash(b"h1:AAAA").is_err());
+        assert!(ziphash(b"sha256:abc").is_err());
+    }
+}

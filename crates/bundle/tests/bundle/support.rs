@@ -1,0 +1,427 @@
+//! Test helpers: module zips, a checksum database (log, signed notes, tiles, lookups), a fixture
+//! store on the filesystem, and bundle rewriting.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use gomod::sumdb::note::Signer;
+use gomod::sumdb::tlog::{
+    Hash, Tile, Tree, record_hash, stored_hash_index, stored_hashes_for_record, tree_hash,
+};
+use gomod::sumdb::{SumdbName, SumdbPath};
+use gomod::{ModulePath, Version, ZipLimits, check_zip};
+use gomodproxy_bundle::{
+    ExportOptions, ImportOptions, ImportReport, ImportSource, NoProgress, Verifiers,
+};
+use gomodproxy_storage::{ArtifactKind, Key, ListPrefix, Storage, StorageExt};
+use gomodproxy_storage_fs::FsStorage;
+use gomodproxy_storage_sled::{SledOptions, SledStorage};
+
+/// The test checksum database's name.
+pub const DB: &str = "sum.test.example";
+
+/// A module zip with `files` under `module@version/`.
+pub fn make_zip(module: &str, version: &str, files: &[(&str, &[u8])]) -> Bytes {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in files {
+        writer
+            .start_file(format!("{module}@{version}/{name}"), options)
+            .unwrap();
+        writer.write_all(content).unwrap();
+    }
+    Bytes::from(writer.finish().unwrap().into_inner())
+}
+
+/// The `h1:` of a zip, as the go command computes it.
+pub fn zip_h1(module: &str, version: &str, zip: &[u8]) -> String {
+    check_zip(
+        std::io::Cursor::new(zip),
+        &ModulePath::parse(module).unwrap(),
+        &Version::parse(version).unwrap(),
+        &ZipLimits::default(),
+    )
+    .unwrap()
+    .h1
+}
+
+/// A transparency log of go.sum records, signed with a test key (as sum.golang.org's).
+pub struct TestLog {
+    pub signer: Signer,
+    pub stored: Vec<Hash>,
+    pub texts: Vec<String>,
+    pub ids: HashMap<(String, String), i64>,
+}
+
+impl TestLog {
+    pub fn new(seed: u8) -> TestLog {
+        TestLog {
+            signer: Signer::from_seed(DB, [seed; 32]).unwrap(),
+            stored: Vec::new(),
+            texts: Vec::new(),
+            ids: HashMap::new(),
+        }
+    }
+
+    pub fn n(&self) -> i64 {
+        self.texts.len() as i64
+    }
+
+    pub fn add_text(&mut self, text: String) -> i64 {
+        let n = self.n();
+        let new =
+            stored_hashes_for_record(n, record_hash(text.as_bytes()), |i| self.stored[i as usize]);
+        self.stored.extend(new);
+        self.texts.push(text);
+        n
+    }
+
+    pub fn add(&mut self, module: &str, version: &str, zip_h1: &str, mod_h1: &str) -> i64 {
+        let id = self.add_text(format!(
+            "{module} {version} {zip_h1}\n{module} {version}/go.mod {mod_h1}\n"
+        ));
+        self.ids.insert((module.into(), version.into()), id);
+        id
+    }
+
+    pub fn fillers(&mut self, count: usize) {
+        for _ in 0..count {
+            let i = self.n();
+            self.add_text(format!(
+                "filler.example/m{i} v1.0.0 h1:{i}\nfiller.example/m{i} v1.0.0/go.mod h1:{i}\n"
+            ));
+        }
+    }
+
+    pub fn tree(&self) -> Tree {
+        Tree {
+            n: self.n(),
+            hash: tree_hash(self.n(), |i| self.stored[i as usize]),
+        }
+    }
+
+    pub fn note(&self) -> Bytes {
+        Bytes::from(self.signer.sign(&self.tree().format()).unwrap())
+    }
+
+    pub fn vkey(&self) -> String {
+        self.signer.verifier_key()
+    }
+
+    pub fn tile_data(&self, tile: &Tile) -> Bytes {
+        let level = tile.l as u32 * tile.h;
+        let data: Vec<u8> = (0..i64::from(tile.w))
+            .flat_map(|i| self.stored[stored_hash_index(level, (tile.n << tile.h) + i) as usize].0)
+            .collect();
+        Bytes::from(data)
+    }
+
+    /// Every hash tile of the current tree.
+    pub fn tiles(&self) -> Vec<Tile> {
+        let n = self.n();
+        let mut out = Vec::new();
+        for l in 0.. {
+            let width = n >> (8 * l as u32);
+            if width == 0 {
+                break;
+            }
+            for k in 0..(width + 255) / 256 {
+                let w = (width - k * 256).min(256) as u32;
+                out.push(Tile { h: 8, l, n: k, w });
+            }
+        }
+        out
+    }
+
+    pub fn lookup_body(&self, module: &str, version: &str) -> Bytes {
+        let id = self.ids[&(module.to_string(), version.to_string())];
+        let mut body = format!("{id}\n{}\n", self.texts[id as usize]).into_bytes();
+        body.extend_from_slice(&self.note());
+        Bytes::from(body)
+    }
+}
+
+pub fn db() -> SumdbName {
+    SumdbName::parse(DB).unwrap()
+}
+
+pub fn sumdb_key(path: &str) -> Key {
+    Key::sumdb(&db(), &SumdbPath::parse(path).unwrap()).unwrap()
+}
+
+pub fn key(path: &str) -> Key {
+    Key::from_path(path).unwrap()
+}
+
+/// One module version of the fixture.
+pub struct Published {
+    pub module: &'static str,
+    pub version: &'static str,
+    pub go_mod: String,
+    pub zip: Bytes,
+}
+
+impl Published {
+    fn new(module: &'static str, version: &'static str, body: &str) -> Published {
+        let go_mod = format!("module {module}\n\ngo 1.21\n");
+        let zip = make_zip(
+            module,
+            version,
+            &[("go.mod", go_mod.as_bytes()), ("m.go", body.as_bytes())],
+        );
+        Published {
+            module,
+            version,
+            go_mod,
+            zip,
+        }
+    }
+
+    pub fn mod_h1(&self) -> String {
+        gomod::dirhash::hash_go_mod(self.go_mod.as_bytes())
+    }
+
+    pub fn zip_h1(&self) -> String {
+        zip_h1(self.module, self.version, &self.zip)
+    }
+
+    pub fn key(&self, kind: ArtifactKind) -> Key {
+        Key::artifact(
+            &ModulePath::parse(self.module).unwrap(),
+            &Version::parse(self.version).unwrap(),
+            kind,
+        )
+    }
+
+    pub fn info(&self) -> String {
+        format!(
+            "{{\"Version\":\"{}\",\"Time\":\"2024-01-02T03:04:05Z\"}}",
+            self.version
+        )
+    }
+}
+
+/// A store with a few modules, their lists and `@latest`, and the checksum database's tree
+/// head, lookups (for the public modules) and every tile.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub store: Arc<FsStorage>,
+    pub log: TestLog,
+    pub modules: Vec<Published>,
+}
+
+impl Fixture {
+    pub async fn new() -> Fixture {
+        let modules = vec![
+            Published::new("example.com/a", "v1.0.0", "package a\n"),
+            Published::new("example.com/a", "v1.1.0", "package a // 1.1\n"),
+            Published::new("example.com/b", "v0.1.0", "package b\n"),
+            Published::new("github.com/Upper/m", "v1.0.0", "package m\n"),
+            Published::new("corp.example/private", "v1.0.0", "package private\n"),
+        ];
+        let mut log = TestLog::new(7);
+        log.fillers(300);
+        for m in modules.iter().filter(|m| !m.module.starts_with("corp.")) {
+            log.add(m.module, m.version, &m.zip_h1(), &m.mod_h1());
+        }
+        log.fillers(40);
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FsStorage::open(dir.path().join("store")).unwrap());
+        for m in &modules {
+            store
+                .put_bytes(&m.key(ArtifactKind::Info), Bytes::from(m.info()))
+                .await
+                .unwrap();
+            store
+                .put_bytes(&m.key(ArtifactKind::Mod), Bytes::from(m.go_mod.clone()))
+                .await
+                .unwrap();
+            store
+                .put_bytes(&m.key(ArtifactKind::Zip), m.zip.clone())
+                .await
+                .unwrap();
+            store
+                .put_bytes(&m.key(ArtifactKind::ZipHash), Bytes::from(m.zip_h1()))
+                .await
+                .unwrap();
+        }
+        let mut lists: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for m in &modules {
+            lists.entry(m.module).or_default().push(m.version);
+        }
+        for (module, versions) in lists {
+            let module = ModulePath::parse(module).unwrap();
+            let body: String = versions.iter().map(|v| format!("{v}\n")).collect();
+            store
+                .put_bytes(
+                    &Key::List {
+                        module: module.clone(),
+                    },
+                    Bytes::from(body),
+                )
+                .await
+                .unwrap();
+            let latest = versions.last().unwrap();
+            store
+                .put_bytes(
+                    &Key::Latest { module },
+                    Bytes::from(format!("{{\"Version\":\"{latest}\"}}")),
+                )
+                .await
+                .unwrap();
+        }
+        store
+            .put_bytes(&sumdb_key("latest"), log.note())
+            .await
+            .unwrap();
+        for (module, version) in log.ids.keys() {
+            let k = Key::sumdb(
+                &db(),
+                &SumdbPath::Lookup {
+                    module: ModulePath::parse(module).unwrap(),
+                    version: Version::parse(version).unwrap(),
+                },
+            )
+            .unwrap();
+            store
+                .put_bytes(&k, log.lookup_body(module, version))
+                .await
+                .unwrap();
+        }
+        for tile in log.tiles() {
+            store
+                .put_bytes(
+                    &Key::sumdb(&db(), &SumdbPath::Tile(tile)).unwrap(),
+                    log.tile_data(&tile),
+                )
+                .await
+                .unwrap();
+        }
+        Fixture {
+            dir,
+            store,
+            log,
+            modules,
+        }
+    }
+
+    pub fn module(&self, module: &str, version: &str) -> &Published {
+        self.modules
+            .iter()
+            .find(|m| m.module == module && m.version == version)
+            .unwrap()
+    }
+
+    pub fn import_options(&self) -> ImportOptions {
+        ImportOptions {
+            sumdbs: Verifiers::parse(&[self.log.vkey()]).unwrap(),
+            ..ImportOptions::default()
+        }
+    }
+
+    /// The whole store exported into memory.
+    pub async fn export(&self, options: &ExportOptions) -> Vec<u8> {
+        let (out, report) =
+            gomodproxy_bundle::export(self.store.as_ref(), options, Vec::new(), &NoProgress)
+                .await
+                .unwrap();
+        assert!(report.vanished.is_empty());
+        assert_eq!(report.written, out.len() as u64);
+        out
+    }
+}
+
+/// A fresh fs store in `dir`.
+pub fn fs_store(dir: &Path) -> Arc<FsStorage> {
+    Arc::new(FsStorage::open(dir).unwrap())
+}
+
+/// A fresh sled store in `dir`.
+pub fn sled_store(dir: &Path) -> Arc<SledStorage> {
+    Arc::new(
+        SledStorage::open(SledOptions {
+            path: dir.to_path_buf(),
+            cache_capacity_bytes: 8 << 20,
+            flush_every_ms: None,
+        })
+        .unwrap(),
+    )
+}
+
+/// Every object of a store, by path.
+pub async fn snapshot(store: &dyn Storage) -> BTreeMap<String, Bytes> {
+    let mut out = BTreeMap::new();
+    let mut listing = store.list(&ListPrefix::All);
+    while let Some(entry) = listing.next().await {
+        let entry = entry.unwrap();
+        let (_, body) = store.get_bytes(&entry.key, 1 << 30).await.unwrap();
+        out.insert(entry.key.path(), body);
+    }
+    out
+}
+
+/// Imports a bundle held in memory.
+pub async fn import_bytes(
+    store: &dyn Storage,
+    bundle: Vec<u8>,
+    options: &ImportOptions,
+) -> ImportReport {
+    gomodproxy_bundle::import(
+        store,
+        ImportSource::Bundle {
+            name: "test.bundle".into(),
+            reader: Box::new(std::io::Cursor::new(bundle)),
+        },
+        options,
+        &NoProgress,
+    )
+    .await
+    .unwrap()
+}
+
+/// The entries of a bundle, in order (manifest included).
+pub fn entries(bundle: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let decoder = zstd::stream::read::Decoder::new(bundle).unwrap();
+    let mut archive = tar::Archive::new(decoder);
+    let mut out = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = String::from_utf8(entry.path_bytes().to_vec()).unwrap();
+        let mut body = Vec::new();
+        entry.read_to_end(&mut body).unwrap();
+        out.push((path, body));
+    }
+    out
+}
+
+/// A bundle with the same entries as `bundle`, each passed through `edit` (`None` drops it).
+pub fn rewrite(bundle: &[u8], mut edit: impl FnMut(&str, Vec<u8>) -> Option<Vec<u8>>) -> Vec<u8> {
+    let encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    let mut builder = tar::Builder::new(encoder);
+    for (path, body) in entries(bundle) {
+        let Some(body) = edit(&path, body) else {
+            continue;
+        };
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, &path, &body[..]).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// The refused paths of a report.
+pub fn refused(report: &ImportReport) -> Vec<String> {
+    let mut v: Vec<String> = report.refused.iter().map(|p| p.path.clone()).collect();
+    v.sort();
+    v
+}
