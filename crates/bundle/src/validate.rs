@@ -3,9 +3,7 @@
 //! which these mirror) and what the go command writes into `$GOMODCACHE/cache/download`.
 
 use base64::Engine as _;
-use gomod::modfile::ModFile;
 use gomod::{ModulePath, Version};
-use serde_json::Value;
 
 /// Largest `.info`, `@latest`, `list`, lookup or tree head accepted, in bytes.
 pub const MAX_SMALL: u64 = 1 << 20;
@@ -13,57 +11,19 @@ pub const MAX_SMALL: u64 = 1 << 20;
 /// Largest `.mod` accepted (the go command's limit for a go.mod).
 pub const MAX_MOD: u64 = gomod::zipfile::MAX_GO_MOD;
 
-/// A JSON object's field as Go's `encoding/json` finds it: the exact key, else one equal
-/// ignoring case.
-fn field<'a>(object: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
-    object.get(name).or_else(|| {
-        object
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
-}
-
-/// Parses a `RevInfo` and returns its canonical version.
-fn parse_info(body: &[u8]) -> Result<Version, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
-    let object = value.as_object().ok_or("not a JSON object")?;
-    let version = match field(object, "Version") {
-        Some(Value::String(v)) => v,
-        Some(_) => return Err("Version is not a string".to_string()),
-        None => return Err("no Version field".to_string()),
-    };
-    match field(object, "Time") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(time)) if is_rfc3339(time) => {}
-        Some(time) => return Err(format!("Time {time} is not an RFC 3339 time")),
-    }
-    Version::parse(version).map_err(|e| format!("Version {version:?} is not canonical: {e}"))
-}
-
 /// `<module>/@v/<version>.info`: JSON whose `Version` is exactly `version`.
 pub fn info(version: &Version, body: &[u8]) -> Result<(), String> {
-    let got = parse_info(body)?;
-    if &got != version {
-        return Err(format!("info names version {got}, not {version}"));
-    }
-    Ok(())
+    gomod::revinfo::check_for(version, body)
 }
 
 /// `<module>/@latest`: info JSON naming a version of `module`.
 pub fn latest(module: &ModulePath, body: &[u8]) -> Result<Version, String> {
-    let version = parse_info(body)?;
-    module
-        .check_version(&version)
-        .map_err(|e| format!("Version {version} is not a version of {module}: {e}"))?;
-    Ok(version)
+    gomod::revinfo::check_of(module, body)
 }
 
 /// `.mod`: UTF-8 text that parses as a dependency's go.mod (`modfile.ParseLax`).
 pub fn go_mod(body: &[u8]) -> Result<(), String> {
-    std::str::from_utf8(body).map_err(|e| format!("go.mod is not UTF-8: {e}"))?;
-    ModFile::parse_lax("go.mod", body).map_err(|e| format!("go.mod does not parse: {e}"))?;
-    Ok(())
+    gomod::modfile::check_dependency_go_mod(body)
 }
 
 /// `<module>/@v/list`: UTF-8 lines, each blank or a canonical version of `module`, optionally
@@ -119,72 +79,6 @@ fn excerpt(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
-/// RFC 3339 `date-time` as Go's `time.Time` accepts it in JSON.
-pub fn is_rfc3339(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |from: usize, len: usize| -> Option<u32> {
-        let part = b.get(from..from + len)?;
-        if !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        Some(
-            part.iter()
-                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')),
-        )
-    };
-    let (Some(year), Some(month), Some(day), Some(hour), Some(min), Some(sec)) = (
-        digits(0, 4),
-        digits(5, 2),
-        digits(8, 2),
-        digits(11, 2),
-        digits(14, 2),
-        digits(17, 2),
-    ) else {
-        return false;
-    };
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return false;
-    }
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    if day == 0 || day > days_in_month || hour > 23 || min > 59 || sec > 59 {
-        return false;
-    }
-    let mut i = 19;
-    if b[i] == b'.' {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-    }
-    match b.get(i) {
-        Some(b'Z' | b'z') => i + 1 == b.len(),
-        Some(b'+' | b'-') => {
-            let (Some(oh), Some(om)) = (digits(i + 1, 2), digits(i + 4, 2)) else {
-                return false;
-            };
-            b.get(i + 3) == Some(&b':') && i + 6 == b.len() && oh <= 23 && om <= 59
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,7 +95,7 @@ mod tests {
         assert!(
             info(&v, br#"{"Version":"v1.2.4"}"#)
                 .unwrap_err()
-                .contains("not v1.2.3")
+                .contains("info is for version v1.2.4 instead of the requested v1.2.3")
         );
         assert!(info(&v, br#"{"Version":"v1.2.3","Time":"noon"}"#).is_err());
         assert!(info(&v, b"v1.2.3").is_err());

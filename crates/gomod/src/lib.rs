@@ -15,6 +15,7 @@
 //! - [`dirhash`]: the `h1:` hash of file sets and go.mod files.
 //! - [`glob`]: GOPRIVATE-style path prefix patterns.
 //! - [`request`]: parsing a GOPROXY request path into a typed request.
+//! - [`revinfo`]: the `.info` / `@latest` JSON, checked as the go command reads it.
 //! - [`sumdb`]: the checksum database: signed notes, the transparency log and its tiles, lookup
 //!   answers.
 //! - [`modfile`]: go.mod parsing, strict (main module) and lax (dependencies), and Go language
@@ -42,6 +43,7 @@ pub mod modfile;
 pub mod module;
 pub mod pseudo;
 pub mod request;
+pub mod revinfo;
 pub mod semver;
 pub mod sumdb;
 pub mod zipfile;

@@ -245,6 +245,14 @@ impl fmt::Display for ModFileError {
 
 impl std::error::Error for ModFileError {}
 
+/// Checks a dependency's go.mod as the go command reads it from a proxy: UTF-8 text that
+/// [`ModFile::parse_lax`] accepts. Returns a one-line reason otherwise.
+pub fn check_dependency_go_mod(body: &[u8]) -> Result<(), String> {
+    std::str::from_utf8(body).map_err(|e| format!("go.mod is not valid UTF-8: {e}"))?;
+    ModFile::parse_lax("go.mod", body).map_err(|e| format!("go.mod does not parse: {e}"))?;
+    Ok(())
+}
+
 impl ModFile {
     /// Parses a main module's go.mod as `modfile.Parse(name, data, nil)` does: every directive
     /// is checked and unknown ones are errors. `name` is used in error messages.

@@ -158,7 +158,7 @@ fn a_refused_object_fails_the_import_and_stdin_stdout_work() {
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(&format!(
-            "import: REFUSED {M}/@v/{V}.info: info names version v1.0.1"
+            "import: REFUSED {M}/@v/{V}.info: info is for version v1.0.1 instead of the requested {V}"
         )),
         "{stderr}"
     );
