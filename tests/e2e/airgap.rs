@@ -328,3 +328,55 @@ fn a_tampered_upstream_zip_is_refused_even_when_the_client_does_not_verify() {
         metrics.text()
     );
 }
+
+#[test]
+fn export_from_fs_import_into_s3_then_build_offline_with_verification() {
+    let Some(s3) = gomodproxy_tests::servers::shared_s3(
+        "export_from_fs_import_into_s3_then_build_offline_with_verification",
+    ) else {
+        return;
+    };
+    let fx = Fixtures::shared();
+    let t = TestDir::new("airgap-bundle");
+    let db = SumdbServer::with_fixtures("sumdb.bundle.test");
+    let up = Upstream::start(fx.root());
+
+    // Connected side: fs store, prewarm the app's go.mod, export everything.
+    let connected = ProxyConfig::new(&t.sub("connected"), &up.url()).with_sumdb(&db);
+    let app = common::app(t.path());
+    connected
+        .run(&["prewarm", &go_mod_item(&app)])
+        .assert_success();
+    let bundle = t.sub("transfer").join("modules.tar.zst");
+    std::fs::create_dir_all(bundle.parent().unwrap()).unwrap();
+    let out = connected.run(&["export", bundle.to_str().unwrap()]);
+    out.assert_success();
+
+    // The network goes away for good.
+    let vkey = db.vkey();
+    up.stop();
+    db.stop();
+
+    // Air-gapped side: an S3 store, offline, knowing only the database's key.
+    let prefix = gomodproxy_tests::servers::unique_prefix("airgap");
+    let airgapped = ProxyConfig::new(&t.sub("unused"), "")
+        .s3(&s3, &prefix)
+        .set("MODE", "offline")
+        .set("SUMDB__DATABASES", &vkey);
+    let out = airgapped.run(&["import", bundle.to_str().unwrap()]);
+    out.assert_success();
+    assert!(out.stdout.contains(" 0 refused"), "{}", out.stdout);
+    // Importing again changes nothing.
+    let again = airgapped.run(&["import", bundle.to_str().unwrap()]);
+    again.assert_success();
+    assert!(again.stdout.contains(" 0 imported"), "{}", again.stdout);
+    airgapped.run(&["verify"]).assert_success();
+
+    let proxy = airgapped.start(&t.sub("logs"));
+    let go = Go::new(&t.sub("go"), &proxy.url()).env("GOSUMDB", &vkey);
+    common::build_run(&go, &app);
+    common::check_go_sum_against_fixtures(&app, fx, false);
+    let out = go.run(&app, &["mod", "download", "example.com/lib@v1.2.0"]);
+    assert!(!out.success, "{out:?}");
+    assert!(out.stderr.contains("offline mode"), "{}", out.stderr);
+}
