@@ -380,3 +380,91 @@ fn export_from_fs_import_into_s3_then_build_offline_with_verification() {
     assert!(!out.success, "{out:?}");
     assert!(out.stderr.contains("offline mode"), "{}", out.stderr);
 }
+
+#[test]
+fn the_configured_prewarm_runs_at_start_and_shows_in_metrics_and_logs() {
+    let fx = Fixtures::shared();
+    let t = TestDir::new("prewarm-background");
+    let db = SumdbServer::with_fixtures("sumdb.background.test");
+    let up = Upstream::start(fx.root());
+    let root = t.sub("store");
+    let proxy = ProxyConfig::new(&root, &up.url())
+        .with_sumdb(&db)
+        .set(
+            "PREWARM__ITEMS",
+            "example.com/lib@v1.1.0,example.com/Upper/Case@latest",
+        )
+        .start(&t.sub("logs"));
+    let metrics = gomodproxy_tests::util::wait_for(
+        "the background prewarm to finish",
+        std::time::Duration::from_secs(60),
+        || {
+            let m = proxy.get("/metrics").text();
+            (m.contains("gomodproxy_prewarm_running 0")
+                && m.contains("gomodproxy_prewarm_targets_done_total{result=\"fetched\"} 2"))
+            .then_some(m)
+        },
+    );
+    assert!(
+        metrics.contains("gomodproxy_prewarm_targets 2"),
+        "{metrics}"
+    );
+    for (m, v) in [
+        ("example.com/lib", "v1.1.0"),
+        ("example.com/Upper/Case", "v1.0.0"),
+    ] {
+        for ext in ["info", "mod", "zip"] {
+            let path = root.join(storage_rel_path(m, v, ext));
+            assert!(path.is_file(), "{} not prewarmed", path.display());
+        }
+    }
+    let logs = proxy.logs();
+    assert!(
+        logs.contains("background prewarm started") && logs.contains("background prewarm finished"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn prewarm_through_a_running_server() {
+    let fx = Fixtures::shared();
+    let t = TestDir::new("prewarm-server");
+    let db = SumdbServer::with_fixtures("sumdb.viaserver.test");
+    let up = Upstream::start(fx.root());
+    let root = t.sub("store");
+    let config = ProxyConfig::new(&root, &up.url()).with_sumdb(&db);
+    let proxy = config.clone().start(&t.sub("logs"));
+    let app = common::app(t.path());
+    // The CLI opens no store of its own: it asks the server, which fetches, verifies and stores.
+    let cli = ProxyConfig::new(&t.sub("not-used"), "off").with_sumdb(&db);
+    let args = ["prewarm", "--server", &proxy.url(), &go_mod_item(&app)];
+    let out = cli.run(&args);
+    out.assert_success();
+    assert!(out.stdout.contains(" 0 failed"), "{}", out.stdout);
+    assert!(
+        !t.sub("not-used").join("example.com").exists(),
+        "the CLI wrote a store of its own"
+    );
+    let (m, v) = ("example.com/big", "v1.0.0");
+    assert!(root.join(storage_rel_path(m, v, "zip")).is_file());
+    // Every target's record was fetched from the server and proven with tiles the server served.
+    let sealed: usize = out
+        .stdout
+        .split("; ")
+        .find_map(|part| part.strip_suffix(" checksum records provable offline\n"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sealing count in {:?}", out.stdout));
+    let targets: usize = out
+        .stdout
+        .strip_prefix("prewarm: ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no target count in {:?}", out.stdout));
+    assert!(sealed > 0 && sealed == targets, "{}", out.stdout);
+    // A second run through the server finds everything there.
+    let hits = up.total_hits();
+    let again = cli.run(&args);
+    again.assert_success();
+    assert!(again.stdout.contains(" 0 fetched"), "{}", again.stdout);
+    assert_eq!(up.total_hits(), hits);
+}
