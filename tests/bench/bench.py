@@ -18,7 +18,8 @@ What it does (everything on 127.0.0.1, bounded in time):
 
 Needs: cargo, wrk and nginx (Debian packages `wrk`, `nginx-light` or `nginx`); for the backends
 part also redis-server, go and curl (MinIO is built once by tests/servers/install-s3.sh).
-Usage: python3 tests/bench/bench.py [--duration 10] [--connections 64] [--part all|nginx|backends]
+Usage: python3 tests/bench/bench.py [--duration 10] [--connections 64] [--rounds 3]
+                                    [--part all|nginx|backends]
 """
 
 import argparse
@@ -92,8 +93,10 @@ def parse_latency(s):
 
 
 def wrk(url, duration, connections, threads=2):
+    # wrk's default 2 s timeout would drop slow requests (a 100 MiB download) from the latencies.
     out = subprocess.run(
-        ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % duration, "--latency", url],
+        ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % duration, "--latency",
+         "--timeout", "%ds" % (duration + 30), url],
         check=True, capture_output=True, text=True, timeout=duration + 60,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -102,7 +105,15 @@ def wrk(url, duration, connections, threads=2):
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise RuntimeError("wrk saw %s non-2xx responses for %s:\n%s" % (errors.group(1), url, out))
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if socket_errors:
+        raise RuntimeError("wrk saw socket errors (%s) for %s" % (socket_errors.group(1), url))
     return {"rps": rps, "bw": bw, "p99_ms": p99}
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
 
 
 def rss_kib(pid):
@@ -128,6 +139,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="proxy/nginx comparisons per artifact (the machine is noisy)")
     ap.add_argument("--part", choices=["all", "nginx", "backends"], default="all")
     args = ap.parse_args()
     for tool in ("cargo", "wrk", "nginx"):
@@ -138,6 +151,9 @@ def main():
     binary = os.path.join(ROOT, "target", "release", "gomodproxy")
 
     work = tempfile.mkdtemp(prefix="gomodproxy-bench-")
+    # nginx's workers run as an unprivileged user (when started as root): they must be able to
+    # enter the directory to read the store.
+    os.chmod(work, 0o755)
     procs = []
     try:
         upstream = os.path.join(work, "upstream")
@@ -156,6 +172,8 @@ def main():
             "GOMODPROXY_STORAGE__FS__ROOT": store,
             "GOMODPROXY_LIST_TTL": "1h",
             "GOMODPROXY_LOG__LEVEL": "warn",
+            # The benchmark's own modules are in no checksum database.
+            "GOMODPROXY_SUMDB__VERIFY": "false",
         })
         proxy = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL,
                                  stderr=open(os.path.join(work, "proxy.log"), "w"))
@@ -210,18 +228,23 @@ http {
             if fetch(base + p) != fetch(nbase + p):
                 sys.exit("bench: proxy and nginx bodies differ for %s" % p)
 
-        print("\ncached hits, wrk -t2 -c%d -d%ds, client and servers on one %d-core machine"
-              % (args.connections, args.duration, os.cpu_count()))
-        print("%-12s %12s %12s %9s %9s %11s %11s %7s %7s" % (
+        print("\ncached hits, wrk -t2 -c%d -d%ds, client and servers on one %d-core machine;"
+              " %d rounds alternating proxy and nginx, medians (ratio: median of the rounds'"
+              " ratios, range in brackets)" % (args.connections, args.duration, os.cpu_count(),
+                                              args.rounds))
+        print("%-12s %12s %12s %6s %13s %11s %11s %8s %8s" % (
             "artifact", "proxy req/s", "nginx req/s", "ratio", "", "proxy MiB/s", "nginx MiB/s",
             "p99 px", "p99 ngx"))
-        results = {}
         for name, p in paths.items():
-            a = wrk(base + p, args.duration, args.connections)
-            b = wrk(nbase + p, args.duration, args.connections)
-            results[name] = (a, b)
-            print("%-12s %12.0f %12.0f %8.2fx %9s %11.1f %11.1f %5.2fms %5.2fms" % (
-                name, a["rps"], b["rps"], a["rps"] / b["rps"], "",
+            rounds = []
+            for _ in range(args.rounds):
+                rounds.append((wrk(base + p, args.duration, args.connections),
+                               wrk(nbase + p, args.duration, args.connections)))
+            ratios = [a["rps"] / b["rps"] for a, b in rounds]
+            a = {k: median([r[0][k] for r in rounds]) for k in rounds[0][0]}
+            b = {k: median([r[1][k] for r in rounds]) for k in rounds[0][1]}
+            print("%-12s %12.0f %12.0f %5.2fx [%4.2f-%4.2f] %11.1f %11.1f %6.2fms %6.2fms" % (
+                name, a["rps"], b["rps"], median(ratios), min(ratios), max(ratios),
                 a["bw"] / (1 << 20), b["bw"] / (1 << 20), a["p99_ms"], b["p99_ms"]))
 
         big = base + "/bench.test/zip100/@v/v1.0.0.zip"
