@@ -23,8 +23,9 @@
 //! # Reads
 //! `get` opens the file and takes the size from the same open descriptor, so a concurrent
 //! overwrite (a rename over the path) can never pair one file's size with another's body; the
-//! body is streamed in 64 KiB chunks. `modified` is the file's mtime, which a rename preserves:
-//! it is when the save was written.
+//! body is streamed by [`gomodproxy_storage::file_body`] (the page cache read on the request's
+//! thread, the rest on the blocking pool). `modified` is the file's mtime, which a rename
+//! preserves: it is when the save was written.
 //!
 //! Empty directories are not removed on `delete`: a concurrent `put` into the same directory
 //! could otherwise lose its parent between creating it and renaming into it.
@@ -37,29 +38,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use futures::stream::{self, BoxStream, StreamExt};
+use gomodproxy_storage::file_body::file_body;
 use gomodproxy_storage::{
-    ByteStream, GetResult, Key, ListEntry, ListPrefix, ObjectMeta, PutPayload, Result, Storage,
-    StorageError,
+    GetResult, Key, ListEntry, ListPrefix, ObjectMeta, PutPayload, Result, Storage, StorageError,
 };
 use tokio::io::{AsyncWriteExt, BufWriter};
-#[cfg(not(unix))]
-use tokio_util::io::ReaderStream;
 
 /// Name of the directory under the root that holds saves in progress.
 pub const TEMP_DIR: &str = ".tmp";
 
 /// Leftover temporary files older than this are deleted by [`FsStorage::open`].
 pub const STALE_TEMP_AGE: Duration = Duration::from_secs(60 * 60);
-
-/// Size of one read of a body from disk: large enough that the per-read cost (a hop to the
-/// blocking pool) is small next to the copy.
-const READ_BUFFER: usize = 128 * 1024;
-
-/// Size of the chunks of body streams returned by `get` (slices of one read, not copies).
-#[cfg(unix)]
-const BODY_CHUNK: usize = 64 * 1024;
 
 /// Write buffer in front of the temporary file, so small payload chunks do not each become a
 /// write system call.
@@ -349,7 +339,7 @@ impl Storage for FsStorage {
         .map_err(|e| backend("open", &path, io::Error::other(e)))?;
         let (file, md) = opened.map_err(|e| not_found_or(key, "open", &path, e))?;
         let meta = meta_of(&path, &md)?;
-        let body = read_stream(file, meta.size, path);
+        let body = file_body(file, meta.size, path.display().to_string());
         Ok(GetResult { meta, body })
     }
 
@@ -412,60 +402,6 @@ impl Storage for FsStorage {
         temp.disarm();
         Ok(())
     }
-}
-
-/// Streams `len` bytes of an open file: [`READ_BUFFER`] at a time with one positional read on
-/// the blocking pool (one thread hop and one copy per read; an async file behind a
-/// `ReaderStream` costs a hop per 64 KiB and copies each byte twice), handed out as zero-copy
-/// [`BODY_CHUNK`] slices. The slice size bounds memory: the HTTP server copies each chunk into a
-/// per-connection write buffer that keeps its largest size, so a download holds about one read
-/// and one slice. (Measured with tests/bench: 64 KiB slices of 128 KiB reads keep 64 concurrent
-/// 100 MiB downloads under 45 MiB RSS; larger reads or whole-read chunks did not serve faster.)
-///
-/// The descriptor stays open for the whole body, so a concurrent overwrite (a rename over the
-/// path) cannot change what this reader gets.
-#[cfg(unix)]
-fn read_stream(file: std::fs::File, len: u64, path: PathBuf) -> ByteStream {
-    use std::os::unix::fs::FileExt;
-    let file = std::sync::Arc::new(file);
-    let reads = stream::try_unfold(0u64, move |offset| {
-        let (file, path) = (file.clone(), path.clone());
-        async move {
-            if offset >= len {
-                return Ok(None);
-            }
-            let n = (len - offset).min(READ_BUFFER as u64) as usize;
-            let read = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0u8; n];
-                file.read_exact_at(&mut buf, offset).map(|()| buf)
-            })
-            .await
-            .map_err(io::Error::other)
-            .and_then(|r| r);
-            match read {
-                Ok(buf) => Ok(Some((Bytes::from(buf), offset + n as u64))),
-                Err(e) => Err(io::Error::new(
-                    e.kind(),
-                    format!("reading {} at {offset}: {e}", path.display()),
-                )),
-            }
-        }
-    });
-    reads
-        .map_ok(|mut buf: Bytes| {
-            stream::iter(std::iter::from_fn(move || {
-                (!buf.is_empty()).then(|| Ok(buf.split_to(buf.len().min(BODY_CHUNK))))
-            }))
-        })
-        .try_flatten()
-        .boxed()
-}
-
-#[cfg(not(unix))]
-fn read_stream(file: std::fs::File, _len: u64, path: PathBuf) -> ByteStream {
-    ReaderStream::with_capacity(tokio::fs::File::from_std(file), READ_BUFFER)
-        .map_err(move |e| io::Error::new(e.kind(), format!("reading {}: {e}", path.display())))
-        .boxed()
 }
 
 /// Lists the objects under `prefix`, reading only the directories that can hold them.

@@ -85,13 +85,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::stream::{self, BoxStream, StreamExt};
+use gomodproxy_storage::file_body::file_body;
 use gomodproxy_storage::{
     ByteStream, GetResult, Key, ListEntry, ListPrefix, ObjectMeta, PutPayload, Result, Storage,
     StorageError,
 };
 use sled::transaction::{TransactionError, Transactional};
 use sled::{IVec, Tree};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWriteExt, BufWriter};
 
 /// Bodies up to this many bytes are stored in the database, inside their manifest; larger ones
 /// are files. Small enough that a sled leaf page (up to 17 entries) stays well below sled's
@@ -104,7 +105,8 @@ pub const SLED_DIR: &str = "sled";
 /// Directory of body files under [`SledOptions::path`].
 pub const BODIES_DIR: &str = "bodies";
 
-/// Chunk size of body streams returned by `get`.
+/// Chunk size of inline body streams (body files stream through
+/// [`gomodproxy_storage::file_body`]).
 const READ_CHUNK: u64 = 64 * 1024;
 
 /// Write buffer in front of a body file, so small payload chunks do not each become a write.
@@ -954,36 +956,6 @@ fn list_page(inner: &Inner, prefix: &str, cursor: Cursor) -> (Vec<Result<ListEnt
     (entries, Cursor::Done)
 }
 
-/// Streams a body file of `size` bytes in [`READ_CHUNK`] pieces, failing if it ends early.
-fn file_body(file: std::fs::File, size: u64, path: String) -> ByteStream {
-    let state = (tokio::fs::File::from_std(file), size, path);
-    stream::try_unfold(state, |(mut file, left, path)| async move {
-        if left == 0 {
-            return Ok(None);
-        }
-        let want = left.min(READ_CHUNK) as usize;
-        let mut buf = vec![0u8; want];
-        let mut filled = 0;
-        while filled < want {
-            let n = file.read(&mut buf[filled..]).await.map_err(|e| {
-                io::Error::new(e.kind(), format!("reading the body of {path}: {e}"))
-            })?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "sled store: the body file of {path} ended {} bytes early",
-                        left - filled as u64
-                    ),
-                ));
-            }
-            filled += n;
-        }
-        Ok(Some((Bytes::from(buf), (file, left - want as u64, path))))
-    })
-    .boxed()
-}
-
 /// Streams an inline body in [`READ_CHUNK`] pieces (it is at most [`INLINE_MAX`] bytes: one).
 fn inline_body(body: Bytes) -> ByteStream {
     let pieces: Vec<std::io::Result<Bytes>> = (0..body.len())
@@ -1103,7 +1075,7 @@ impl Storage for SledStorage {
         };
         let body = match found {
             Found::Inline(body) => inline_body(body),
-            Found::File(file) => file_body(file, manifest.size, path),
+            Found::File(file) => file_body(file, manifest.size, format!("the body file of {path}")),
         };
         Ok(GetResult {
             meta: manifest.meta(),
