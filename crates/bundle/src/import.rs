@@ -40,6 +40,14 @@ pub struct ImportOptions {
     pub spool_dir: Option<PathBuf>,
     /// Module zip limits (the go command's by default).
     pub zip_limits: ZipLimits,
+    /// The serving rule of `sumdb.verify`: a `.zip`, `.mod` or `.info` of a module that is not
+    /// `private` is imported only if a checksum-database record (in the source or already in
+    /// the store) proves it; without one it is refused. Off by default for library callers;
+    /// `gomodproxy import` sets it from `sumdb.verify`.
+    pub verify: bool,
+    /// Module path patterns (GOPRIVATE syntax, comma-separated entries allowed) exempt from
+    /// `verify`, as in serving.
+    pub private: Vec<String>,
 }
 
 /// What an import did.
@@ -325,10 +333,13 @@ impl Importer<'_> {
                         }
                     }
                     ArtifactKind::Info => match validate::info(version, &bytes) {
-                        Ok(()) => self.store_immutable(&key, bytes).await?,
+                        Ok(()) => match self.has_record(module, version).await? {
+                            Ok(()) => self.store_immutable(&key, bytes).await?,
+                            Err(why) => Outcome::Refused(why),
+                        },
                         Err(why) => Outcome::Refused(why),
                     },
-                    ArtifactKind::Mod => match validate::go_mod(&bytes) {
+                    ArtifactKind::Mod => match validate::go_mod(module, &bytes) {
                         Ok(()) => {
                             let h1 = hash_go_mod(&bytes);
                             match self.against_records(module, version, true, &h1).await? {
@@ -387,8 +398,61 @@ impl Importer<'_> {
         Ok(())
     }
 
+    /// Whether `module` must be proven by a checksum-database record (`sumdb.verify` on, and
+    /// the module not `private`).
+    fn needs_proof(&self, module: &ModulePath) -> bool {
+        self.options.verify
+            && !self
+                .options
+                .private
+                .iter()
+                .any(|p| gomod::glob::match_prefix_patterns(p, module.as_str()))
+    }
+
+    /// The reason an unproven object of `module@version` is refused.
+    fn unproven(module: &ModulePath, version: &Version) -> String {
+        format!(
+            "no checksum-database record proves {module}@{version} (neither in the source nor in the store); \
+             with sumdb.verify on, a module that is not `private` is imported only with its proof"
+        )
+    }
+
+    /// For an `.info`: a record of the version must exist when the module needs proof (an
+    /// `.info` carries no hash, but must not invent a version).
+    async fn has_record(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<Result<(), String>, BundleError> {
+        if !self.needs_proof(module) {
+            return Ok(Ok(()));
+        }
+        if self
+            .refused_records
+            .contains(&(module.clone(), version.clone()))
+        {
+            return Ok(Err(
+                "its checksum-database record in the source was refused (see above)".to_string(),
+            ));
+        }
+        for db in self.options.sumdbs.names() {
+            let key = Key::Sumdb {
+                db: db.clone(),
+                path: SumdbPath::Lookup {
+                    module: module.clone(),
+                    version: version.clone(),
+                },
+            };
+            if self.storage.exists(&key).await?.is_some() {
+                return Ok(Ok(()));
+            }
+        }
+        Ok(Err(Self::unproven(module, version)))
+    }
+
     /// Checks `h1` (of the zip, or of the go.mod when `go_mod`) against the module version's
-    /// records: refused in the source → refused; a stored record with another hash → refused.
+    /// records: refused in the source → refused; a stored record with another hash → refused;
+    /// no record at all → refused when the module needs proof.
     async fn against_records(
         &self,
         module: &ModulePath,
@@ -404,6 +468,7 @@ impl Importer<'_> {
                 "its checksum-database record in the source was refused (see above)".to_string(),
             ));
         }
+        let mut proven = false;
         for db in self.options.sumdbs.names() {
             let key = Key::Sumdb {
                 db: db.clone(),
@@ -428,13 +493,18 @@ impl Importer<'_> {
             } else {
                 (record.zip, "")
             };
-            if let Some(want) = want
-                && want != h1
-            {
-                return Ok(Err(format!(
-                    "checksum mismatch for {module}@{version}{label}: it hashes to {h1}, checksum database {db} has {want}"
-                )));
+            match want {
+                Some(want) if want != h1 => {
+                    return Ok(Err(format!(
+                        "checksum mismatch for {module}@{version}{label}: it hashes to {h1}, checksum database {db} has {want}"
+                    )));
+                }
+                Some(_) => proven = true,
+                None => {}
             }
+        }
+        if !proven && self.needs_proof(module) {
+            return Ok(Err(Self::unproven(module, version)));
         }
         Ok(Ok(()))
     }

@@ -21,9 +21,11 @@ pub fn latest(module: &ModulePath, body: &[u8]) -> Result<Version, String> {
     gomod::revinfo::check_of(module, body)
 }
 
-/// `.mod`: UTF-8 text that parses as a dependency's go.mod (`modfile.ParseLax`).
-pub fn go_mod(body: &[u8]) -> Result<(), String> {
-    gomod::modfile::check_dependency_go_mod(body)
+/// `.mod` of `module`: a go.mod the go command would use for it, as serving checks it
+/// ([`gomod::modfile::check_module_go_mod`]: it parses, has a `module` line, and declares a path
+/// of the same major version).
+pub fn go_mod(module: &ModulePath, body: &[u8]) -> Result<(), String> {
+    gomod::modfile::check_module_go_mod(module, body)
 }
 
 /// `<module>/@v/list`: UTF-8 lines, each blank or a canonical version of `module`, optionally
@@ -123,9 +125,11 @@ mod tests {
 
     #[test]
     fn go_mod_and_ziphash() {
-        assert!(go_mod(b"module example.com/m\n\ngo 1.21\n").is_ok());
-        assert!(go_mod(b"module example.com/m\nrequire (\n").is_err());
-        assert!(go_mod(&[0xff]).is_err());
+        let m = ModulePath::parse("example.com/m").unwrap();
+        assert!(go_mod(&m, b"module example.com/m\n\ngo 1.21\n").is_ok());
+        assert!(go_mod(&m, b"module example.com/m\nrequire (\n").is_err());
+        assert!(go_mod(&m, &[0xff]).is_err());
+        assert!(go_mod(&m, b"go 1.21\n").is_err());
         let h = "h1:w5fcysjrx7yqtD/aO+QwRjYZOKnaM9Uh2b40tElTs3Y=";
         assert_eq!(ziphash(format!("{h}\n").as_bytes()).unwrap(), h);
         assert!(ziphash(b"h1:AAAA").is_err());

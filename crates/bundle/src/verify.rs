@@ -254,7 +254,7 @@ pub async fn verify(
                 }
                 ArtifactKind::Mod => {
                     if let Some(body) = read(storage, &entry.key, MAX_MOD, &mut problems).await? {
-                        if let Err(why) = validate::go_mod(&body) {
+                        if let Err(why) = validate::go_mod(module, &body) {
                             problems.push(Problem::new(&path, why));
                         }
                         let h1 = hash_go_mod(&body);
@@ -356,6 +356,10 @@ async fn read(
             problems.push(Problem::new(&key.path(), source.to_string()));
             Ok(None)
         }
+        Err(e @ gomodproxy_storage::StorageError::Corrupt { .. }) => {
+            problems.push(Problem::new(&key.path(), e.to_string()));
+            Ok(None)
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -403,6 +407,11 @@ async fn check_stored_zip(
     let got = match storage.get(key).await {
         Ok(g) => g,
         Err(e) if e.is_not_found() => return Ok(None),
+        // The store's own length check found it (a truncated or extended file).
+        Err(e @ gomodproxy_storage::StorageError::Corrupt { .. }) => {
+            problems.push(Problem::new(&path, e.to_string()));
+            return Ok(None);
+        }
         Err(e) => return Err(e.into()),
     };
     if got.meta.size > options.zip_limits.max_zip_size {

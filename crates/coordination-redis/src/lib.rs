@@ -71,21 +71,11 @@ impl Default for RedisLockOptions {
 impl std::fmt::Debug for RedisLockOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisLockOptions")
-            .field("url", &redact(&self.url))
+            .field("url", &gomodproxy_redact::url(&self.url))
             .field("key_prefix", &self.key_prefix)
             .field("ttl", &self.ttl)
             .field("max_wait", &self.max_wait)
             .finish()
-    }
-}
-
-/// The URL without its password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -107,7 +97,7 @@ impl std::fmt::Debug for RedisFetchLock {
 impl RedisFetchLock {
     /// Connects; fails (naming the URL, password hidden) if the server does not answer.
     pub async fn connect(options: RedisLockOptions) -> Result<RedisFetchLock, String> {
-        let shown = redact(&options.url);
+        let shown = gomodproxy_redact::url(&options.url);
         if options.ttl < Duration::from_millis(300) {
             return Err(format!(
                 "lock ttl {:?} is too short (at least 300ms)",
@@ -272,8 +262,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_are_hidden() {
-        assert_eq!(redact("redis://:s3cret@h:6379/0"), "redis://***@h:6379/0");
-        assert_eq!(redact("redis://h:6379/0"), "redis://h:6379/0");
+    fn options_debug_hides_passwords() {
+        // One redactor for every Redis URL (it used to mask only `user:password@`).
+        for url in [
+            "redis://:s3cret@h:6379/0",
+            "redis://user:s3cret@h:6379/0",
+            "redis+unix:///run/redis.sock?db=0&pass=s3cret",
+        ] {
+            let options = RedisLockOptions {
+                url: url.to_string(),
+                ..RedisLockOptions::default()
+            };
+            let shown = format!("{options:?}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+        }
     }
 }

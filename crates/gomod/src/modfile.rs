@@ -41,9 +41,9 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::Version;
 use crate::error::{excerpt, one_line};
 use crate::module::{canonical_version, check_path_major, split_path_version};
+use crate::{ModulePath, Version};
 
 mod print_table;
 
@@ -248,9 +248,63 @@ impl std::error::Error for ModFileError {}
 /// Checks a dependency's go.mod as the go command reads it from a proxy: UTF-8 text that
 /// [`ModFile::parse_lax`] accepts. Returns a one-line reason otherwise.
 pub fn check_dependency_go_mod(body: &[u8]) -> Result<(), String> {
+    parse_dependency_go_mod(body).map(|_| ())
+}
+
+fn parse_dependency_go_mod(body: &[u8]) -> Result<ModFile, String> {
     std::str::from_utf8(body).map_err(|e| format!("go.mod is not valid UTF-8: {e}"))?;
-    ModFile::parse_lax("go.mod", body).map_err(|e| format!("go.mod does not parse: {e}"))?;
-    Ok(())
+    ModFile::parse_lax("go.mod", body).map_err(|e| format!("go.mod does not parse: {e}"))
+}
+
+/// Checks the go.mod served as `module`'s `.mod`, as the go command checks it before using it
+/// (modload's `goModSummary`, modfetch's `findDir`): it parses ([`check_dependency_go_mod`]), it
+/// has a `module` line ("parsing go.mod: missing module line"), and the path it declares is a
+/// valid module path of the same major version as `module` (`isMajor`: `example.com/m` may not
+/// declare `example.com/m/v2`, nor `example.com/m/v3` declare `example.com/m`).
+///
+/// A declared path that differs from `module` with the same major version is accepted: that is
+/// a fork, usable through a `replace` directive, and the go command accepts it there (it refuses
+/// it only when the module is required under its own path, which a proxy cannot know).
+pub fn check_module_go_mod(module: &ModulePath, body: &[u8]) -> Result<(), String> {
+    let file = parse_dependency_go_mod(body)?;
+    let declared = file
+        .module_path()
+        .filter(|p| !p.is_empty())
+        .ok_or("go.mod has no module line (the go command refuses it: \"parsing go.mod: missing module line\")")?;
+    if declared == module.as_str() {
+        return Ok(());
+    }
+    let (_, want_major) = module.split_major();
+    if is_major(declared, want_major)
+        || (want_major.is_empty() && declared.starts_with("gopkg.in/"))
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "go.mod declares module {declared:?}, which cannot be a version of {module} (a different major version or a malformed path)"
+    ))
+}
+
+/// `isMajor` of cmd/go's coderepo.go: whether a go.mod declaring `declared` can be a version of
+/// a module path whose major-version suffix is `path_major`.
+fn is_major(declared: &str, path_major: &str) -> bool {
+    let Some((_, declared_major)) = crate::module::split_path_version(declared) else {
+        return false;
+    };
+    if crate::module::check_path(declared).is_err() {
+        return false;
+    }
+    let prefix = |major: &str| -> String {
+        let m = major.strip_suffix("-unstable").unwrap_or(major);
+        m.get(1..).unwrap_or("").to_string()
+    };
+    if path_major.is_empty() {
+        return matches!(prefix(declared_major).as_str(), "" | "v0" | "v1");
+    }
+    if declared_major.is_empty() {
+        return false;
+    }
+    path_major[1..] == declared_major[1..]
 }
 
 impl ModFile {
@@ -1756,6 +1810,32 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn module_go_mod_must_declare_a_path_of_the_same_major() {
+        let m = |p: &str| ModulePath::parse(p).unwrap();
+        let ok = |module: &str, body: &str| check_module_go_mod(&m(module), body.as_bytes());
+        assert!(ok("example.com/m", "module example.com/m\n").is_ok());
+        // A fork with the original's path: used through replace.
+        assert!(ok("example.com/fork", "module example.com/m\ngo 1.21\n").is_ok());
+        assert!(ok("example.com/fork/v2", "module example.com/m/v2\n").is_ok());
+        assert!(ok("gopkg.in/yaml.v2", "module gopkg.in/yaml.v2\n").is_ok());
+        assert!(ok("example.com/m", "module gopkg.in/yaml.v1\n").is_ok());
+        let err = ok("example.com/m", "go 1.21\nrequire example.com/x v1.0.0\n").unwrap_err();
+        assert!(err.contains("no module line"), "{err}");
+        assert!(
+            ok("example.com/m", "")
+                .unwrap_err()
+                .contains("no module line")
+        );
+        let err = ok("example.com/m", "module example.com/m/v2\n").unwrap_err();
+        assert!(err.contains("cannot be a version"), "{err}");
+        assert!(ok("example.com/m/v3", "module example.com/m\n").is_err());
+        assert!(ok("example.com/m/v3", "module example.com/m/v2\n").is_err());
+        assert!(ok("example.com/m", "module \"has space\"\n").is_err());
+        assert!(ok("example.com/m", "module foo\n").is_err());
+        assert!(ok("example.com/m", "modul example.com/m\n").is_err());
+    }
 
     #[test]
     fn go_version_order() {

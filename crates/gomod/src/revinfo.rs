@@ -33,7 +33,50 @@ pub fn parse(body: &[u8]) -> Result<Version, String> {
         Some(Value::String(time)) if is_rfc3339(time) => {}
         Some(time) => return Err(format!("Time {time} is not an RFC 3339 time")),
     }
+    check_origin(field(object, "Origin"))?;
     Version::parse(version).map_err(|e| format!("Version {version:?} is not canonical: {e}"))
+}
+
+/// The string fields of `codehost.Origin`: the go command decodes `Origin` into that struct, so
+/// anything but `null` or an object whose known fields are strings (or `null`) fails its
+/// `json.Unmarshal` ("invalid response from proxy").
+const ORIGIN_FIELDS: &[&str] = &[
+    "VCS",
+    "URL",
+    "Subdir",
+    "Hash",
+    "TagPrefix",
+    "TagSum",
+    "Ref",
+    "RepoSum",
+];
+
+fn check_origin(origin: Option<&Value>) -> Result<(), String> {
+    let object = match origin {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Object(object)) => object,
+        Some(other) => return Err(format!("Origin {} is not an object", kind(other))),
+    };
+    for name in ORIGIN_FIELDS {
+        match field(object, name) {
+            None | Some(Value::Null) | Some(Value::String(_)) => {}
+            Some(other) => {
+                return Err(format!("Origin.{name} is {}, not a string", kind(other)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// `.info` of a canonical version: must name exactly that version.
@@ -183,6 +226,26 @@ mod tests {
         assert!(check_for(&v, br#"{"Version":123}"#).is_err());
         // Go's encoding/json matches keys ignoring case.
         assert!(check_for(&v, br#"{"version":"v1.2.3","time":null}"#).is_ok());
+    }
+
+    #[test]
+    fn origin_must_decode_into_the_go_struct() {
+        let v = Version::parse("v1.2.3").unwrap();
+        let ok = |body: &str| check_for(&v, body.as_bytes());
+        assert!(ok(r#"{"Version":"v1.2.3","Origin":null}"#).is_ok());
+        assert!(ok(r#"{"Version":"v1.2.3","Origin":{"VCS":"git","URL":"https://x","Hash":"ab","Extra":1}}"#).is_ok());
+        assert!(
+            ok(r#"{"Version":"v1.2.3","Origin":"git"}"#)
+                .unwrap_err()
+                .contains("not an object")
+        );
+        assert!(ok(r#"{"Version":"v1.2.3","Origin":[]}"#).is_err());
+        assert!(
+            ok(r#"{"Version":"v1.2.3","Origin":{"Hash":5}}"#)
+                .unwrap_err()
+                .contains("Origin.Hash")
+        );
+        assert!(ok(r#"{"Version":"v1.2.3","origin":{"vcs":true}}"#).is_err());
     }
 
     #[test]

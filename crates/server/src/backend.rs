@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 
+use gomodproxy_redact::url as redact_url;
 use gomodproxy_storage::cache::{CacheStats, MemoryCache, MemoryCacheOptions};
 use gomodproxy_storage::{Storage, StorageError};
-use gomodproxy_storage_fs::FsStorage;
-use gomodproxy_storage_redis::{RedisOptions, RedisStorage, redact_url};
+use gomodproxy_storage_fs::{FsOptions, FsStorage};
+use gomodproxy_storage_redis::{RedisOptions, RedisStorage};
 use gomodproxy_storage_s3::{S3Options, S3Storage};
 use gomodproxy_storage_sled::{SledOptions, SledStorage};
 
@@ -71,9 +72,9 @@ pub fn describe(config: &StorageConfig) -> String {
         StorageKind::S3 => format!(
             "s3:{}/{}{}",
             if config.s3.endpoint.is_empty() {
-                "aws"
+                "aws".to_string()
             } else {
-                &config.s3.endpoint
+                redact_url(&config.s3.endpoint)
             },
             config.s3.bucket,
             if config.s3.key_prefix.is_empty() {
@@ -97,9 +98,9 @@ fn locator(config: &StorageConfig) -> (&'static str, String) {
                 "{} at {}",
                 config.s3.bucket,
                 if config.s3.endpoint.is_empty() {
-                    "AWS"
+                    "AWS".to_string()
                 } else {
-                    &config.s3.endpoint
+                    redact_url(&config.s3.endpoint)
                 }
             ),
         ),
@@ -118,8 +119,11 @@ pub async fn open_backend(config: &StorageConfig) -> Result<Arc<dyn Storage>, Ba
     match config.kind {
         StorageKind::Fs => {
             let root = config.fs.root.clone();
+            let options = FsOptions {
+                verify_size_on_read: config.fs.verify_size_on_read,
+            };
             // Opening creates directories and sweeps stale temporary files: blocking work.
-            let store = tokio::task::spawn_blocking(move || FsStorage::open(root))
+            let store = tokio::task::spawn_blocking(move || FsStorage::open_with(root, options))
                 .await
                 .unwrap_or_else(|e| Err(blocking_failed(e)))
                 .map_err(open_error)?;
@@ -131,6 +135,7 @@ pub async fn open_backend(config: &StorageConfig) -> Result<Arc<dyn Storage>, Ba
                 cache_capacity_bytes: config.sled.cache_capacity,
                 flush_every_ms: (config.sled.flush_every_ms > 0)
                     .then_some(config.sled.flush_every_ms),
+                verify_size_on_read: config.sled.verify_size_on_read,
             };
             let store = tokio::task::spawn_blocking(move || SledStorage::open(options))
                 .await

@@ -52,6 +52,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// HTTP worker threads; 0 means one per CPU.
     pub workers: usize,
+    /// Client connections held at once; 0 means what the open-file limit allows after the
+    /// descriptors upstream fetches need (the server raises its soft limit to the hard one).
+    pub max_connections: usize,
     /// Module path patterns (GOPRIVATE syntax) never verified against, or looked up in, a
     /// checksum database. From the environment: comma-separated.
     pub private: Vec<String>,
@@ -82,6 +85,7 @@ impl Default for Config {
             spool_dir: service.spool_dir,
             shutdown_timeout: Duration::from_secs(30),
             workers: 0,
+            max_connections: 0,
             private: service.private,
             storage: StorageConfig::default(),
             cache: CacheConfig::default(),
@@ -180,12 +184,16 @@ impl fmt::Display for StorageKind {
 pub struct FsConfig {
     /// The directory holding the GOPROXY-layout tree.
     pub root: PathBuf,
+    /// Record each object's length when it is saved and check it on every read, so a file
+    /// truncated on disk is a 503 (online: refetched) instead of a 200 with wrong bytes.
+    pub verify_size_on_read: bool,
 }
 
 impl Default for FsConfig {
     fn default() -> Self {
         FsConfig {
             root: PathBuf::from("./data"),
+            verify_size_on_read: gomodproxy_storage_fs::FsOptions::default().verify_size_on_read,
         }
     }
 }
@@ -201,6 +209,8 @@ pub struct SledConfig {
     /// Interval of sled's background log flush in milliseconds; 0 turns it off (every save
     /// flushes before it returns either way).
     pub flush_every_ms: u64,
+    /// Check a body file's size against its manifest on every read (see `storage.fs`).
+    pub verify_size_on_read: bool,
 }
 
 impl Default for SledConfig {
@@ -210,6 +220,7 @@ impl Default for SledConfig {
             path: s.path,
             cache_capacity: s.cache_capacity_bytes,
             flush_every_ms: s.flush_every_ms.unwrap_or(0),
+            verify_size_on_read: s.verify_size_on_read,
         }
     }
 }
@@ -393,6 +404,41 @@ pub struct FetchConfig {
     pub max_mod_size: u64,
     /// Largest `.info` / `list` / `@latest` accepted from upstream, in bytes.
     pub max_info_size: u64,
+    /// Base deadline of one upstream request, retries included; it grows by one second per
+    /// `min_transfer_rate` bytes received, so a large zip at a fair rate always finishes and a
+    /// trickle does not.
+    #[serde(with = "humantime_serde")]
+    pub deadline: Duration,
+    /// Slowest average transfer, in bytes per second, an upstream may keep up past `deadline`.
+    pub min_transfer_rate: u64,
+    /// Upstream requests in flight at once, in all.
+    pub max_concurrent: usize,
+    /// Upstream requests in flight at once to one upstream host (`host:port`).
+    pub max_concurrent_per_host: usize,
+    /// Requests that may wait for an upstream slot; one more gets a 503 at once.
+    pub max_queued: usize,
+    /// Longest wait for an upstream slot before a 503 with `Retry-After`.
+    #[serde(with = "humantime_serde")]
+    pub queue_timeout: Duration,
+    /// Disk, in bytes, that zips being received (spooled before they are checked and stored)
+    /// may take at once; a fetch that would exceed it gets a 503.
+    pub spool_budget: u64,
+    /// Zip checks (structure and `h1:` hash) running at once.
+    pub max_concurrent_zip_checks: usize,
+    /// How long a "not found" from every upstream is remembered per path; 0 turns the negative
+    /// cache off.
+    #[serde(with = "humantime_serde")]
+    pub negative_ttl: Duration,
+    /// Most paths the negative cache holds.
+    pub negative_cache_entries: usize,
+    /// How long the answer to a non-canonical query (`@v/master.info`) is reused; 0 turns the
+    /// query cache off (identical queries at once still share one request).
+    #[serde(with = "humantime_serde")]
+    pub query_ttl: Duration,
+    /// Hosts (`cdn.example.com`, `*.example.com`) an https upstream may redirect to. Redirects
+    /// within the same scheme, host and port are always followed; every other one is refused.
+    /// From the environment: comma-separated.
+    pub redirect_hosts: Vec<String>,
 }
 
 impl Default for FetchConfig {
@@ -406,6 +452,18 @@ impl Default for FetchConfig {
             max_zip_size: s.max_zip_size,
             max_mod_size: s.max_mod_size,
             max_info_size: s.max_info_size,
+            deadline: s.fetch_deadline,
+            min_transfer_rate: s.min_transfer_rate,
+            max_concurrent: s.max_concurrent_fetches,
+            max_concurrent_per_host: s.max_concurrent_fetches_per_host,
+            max_queued: s.max_queued_fetches,
+            queue_timeout: s.queue_timeout,
+            spool_budget: s.spool_budget,
+            max_concurrent_zip_checks: s.max_concurrent_zip_checks,
+            negative_ttl: s.negative_ttl,
+            negative_cache_entries: s.negative_cache_entries,
+            query_ttl: s.query_ttl,
+            redirect_hosts: s.redirect_hosts,
         }
     }
 }
@@ -631,6 +689,7 @@ impl Config {
             .with_list_parse_key("private")
             .with_list_parse_key("sumdb.databases")
             .with_list_parse_key("prewarm.items")
+            .with_list_parse_key("fetch.redirect_hosts")
             .source(Some(env.clone().into_iter().collect()));
         let config: Config = builder
             .add_source(environment)
@@ -643,6 +702,7 @@ impl Config {
         config.sumdb.databases.retain(|s| !s.trim().is_empty());
         config.private.retain(|s| !s.trim().is_empty());
         config.prewarm.items.retain(|s| !s.trim().is_empty());
+        config.fetch.redirect_hosts.retain(|s| !s.trim().is_empty());
         config.validate(file, &env)?;
         Ok(config)
     }
@@ -774,11 +834,41 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid("log.level", e.to_string()));
         }
-        if self.fetch.max_zip_size == 0 {
+        for (key, value) in [
+            ("fetch.max_zip_size", self.fetch.max_zip_size),
+            ("fetch.min_transfer_rate", self.fetch.min_transfer_rate),
+            ("fetch.max_concurrent", self.fetch.max_concurrent as u64),
+            (
+                "fetch.max_concurrent_per_host",
+                self.fetch.max_concurrent_per_host as u64,
+            ),
+            (
+                "fetch.max_concurrent_zip_checks",
+                self.fetch.max_concurrent_zip_checks as u64,
+            ),
+            ("fetch.spool_budget", self.fetch.spool_budget),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than 0".to_string()));
+            }
+        }
+        if self.fetch.spool_budget < self.fetch.max_zip_size {
             return Err(invalid(
-                "fetch.max_zip_size",
-                "must be greater than 0".to_string(),
+                "fetch.spool_budget",
+                format!(
+                    "is {} bytes, less than fetch.max_zip_size ({}): the largest zip could never be received",
+                    self.fetch.spool_budget, self.fetch.max_zip_size
+                ),
             ));
+        }
+        for host in &self.fetch.redirect_hosts {
+            let bare = host.strip_prefix("*.").unwrap_or(host);
+            if bare.is_empty() || bare.contains(['/', ':', '*', ' ']) {
+                return Err(invalid(
+                    "fetch.redirect_hosts",
+                    format!("{host:?} is not a host name or a `*.domain` pattern"),
+                ));
+            }
         }
         Ok(())
     }
@@ -804,6 +894,18 @@ impl Config {
             verify: self.sumdb.verify,
             private: self.private.clone(),
             sumdb_latest_ttl: self.sumdb.latest_ttl,
+            fetch_deadline: self.fetch.deadline,
+            min_transfer_rate: self.fetch.min_transfer_rate,
+            max_concurrent_fetches: self.fetch.max_concurrent,
+            max_concurrent_fetches_per_host: self.fetch.max_concurrent_per_host,
+            max_queued_fetches: self.fetch.max_queued,
+            queue_timeout: self.fetch.queue_timeout,
+            spool_budget: self.fetch.spool_budget,
+            max_concurrent_zip_checks: self.fetch.max_concurrent_zip_checks,
+            negative_ttl: self.fetch.negative_ttl,
+            negative_cache_entries: self.fetch.negative_cache_entries,
+            query_ttl: self.fetch.query_ttl,
+            redirect_hosts: self.fetch.redirect_hosts.clone(),
             ..ServiceConfig::default()
         }
     }
@@ -813,9 +915,15 @@ impl Config {
         toml::to_string(self)
     }
 
-    /// The configuration as `config check` prints it: [`Config::to_toml`] with secrets replaced
-    /// (S3 keys by `<redacted>`, passwords in Redis URLs by `***`).
+    /// The configuration as `config check` prints it: [`Config::to_toml`] with every secret
+    /// replaced — S3 keys by `<redacted>`, and the credentials of every URL (upstream,
+    /// checksum databases, Redis) by `***` ([`gomodproxy_redact`]).
     pub fn to_toml_redacted(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(&self.redacted())
+    }
+
+    /// A copy with every secret replaced, for printing (`config check`, the startup log).
+    pub fn redacted(&self) -> Config {
         const HIDDEN: &str = "<redacted>";
         let mut shown = self.clone();
         let s3 = &mut shown.storage.s3;
@@ -824,13 +932,18 @@ impl Config {
                 *secret = HIDDEN.to_string();
             }
         }
+        s3.endpoint = gomodproxy_redact::url(&s3.endpoint);
         for url in [
             &mut shown.storage.redis.url,
             &mut shown.coordination.redis_url,
         ] {
-            *url = gomodproxy_storage_redis::redact_url(url);
+            *url = gomodproxy_redact::url(url);
         }
-        toml::to_string(&shown)
+        shown.upstream = gomodproxy_redact::text(&shown.upstream);
+        for spec in &mut shown.sumdb.databases {
+            *spec = gomodproxy_redact::text(spec);
+        }
+        shown
     }
 }
 

@@ -41,6 +41,9 @@ pub const CACHE_STATUS: &str = "x-gomodproxy-cache";
 /// Marker a handler sets so that `Compress` leaves the body alone; removed before sending.
 pub const NO_COMPRESS: &str = "identity";
 
+/// `Retry-After` of a 503 for an overloaded upstream: long enough for a queue to drain.
+const RETRY_AFTER_SECONDS: u64 = 5;
+
 /// Longest error body, in bytes, before the newline (the go command shows up to 648).
 const MAX_ERROR_LEN: usize = 500;
 
@@ -108,7 +111,9 @@ impl ResponseError for ProxyError {
                 ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
                 ServiceError::BadUpstream(_) => StatusCode::BAD_GATEWAY,
                 ServiceError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-                ServiceError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+                ServiceError::Storage(_) | ServiceError::Overloaded(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 // Configuration errors come only from construction; one here is a bug.
                 ServiceError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -130,6 +135,9 @@ impl ResponseError for ProxyError {
             .insert_header((header::CONTENT_ENCODING, NO_COMPRESS));
         if let ProxyError::MethodNotAllowed(_) = self {
             response.insert_header((header::ALLOW, "GET, HEAD"));
+        }
+        if let ProxyError::Service(ServiceError::Overloaded(_)) = self {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
         }
         response.body(message)
     }

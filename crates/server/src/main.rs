@@ -24,7 +24,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("gomodproxy: error: {err:#}");
+            // The one place errors leave the binary: whatever a library quoted (a URL with a
+            // password, a Redis URL with `?pass=`), the credentials stop here.
+            eprintln!(
+                "gomodproxy: error: {}",
+                gomodproxy_redact::text(&format!("{err:#}"))
+            );
             if err.downcast_ref::<ConfigError>().is_some() {
                 ExitCode::from(2)
             } else {

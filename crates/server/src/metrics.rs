@@ -142,6 +142,31 @@ impl Metrics {
             "Upstream answers refused because they failed checksum-database verification.",
             &[(String::new(), service.security_refusals)],
         );
+        let limits = &service.fetch_limits;
+        metric(
+            "gomodproxy_upstream_requests_in_flight",
+            "gauge",
+            "Upstream requests running now.",
+            &[(String::new(), limits.in_flight)],
+        );
+        metric(
+            "gomodproxy_upstream_requests_queued",
+            "gauge",
+            "Requests waiting for an upstream slot now.",
+            &[(String::new(), limits.queued)],
+        );
+        metric(
+            "gomodproxy_upstream_requests_rejected_total",
+            "counter",
+            "Requests refused with 503 because upstream fetching was at its limits.",
+            &[(String::new(), limits.rejected)],
+        );
+        metric(
+            "gomodproxy_spool_bytes",
+            "gauge",
+            "Bytes of zips being received (spooled, not yet stored).",
+            &[(String::new(), service.spool_bytes)],
+        );
         if let Some(c) = cache {
             metric(
                 "gomodproxy_memory_cache_hits_total",

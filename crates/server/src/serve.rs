@@ -19,8 +19,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = backend::open(&config.storage, &config.cache).await?;
     let mut service_config = config.service_config();
     service_config.fetch_lock = backend::fetch_lock(&config.coordination).await?;
-    let service = ProxyService::new(store.storage.clone(), service_config)
-        .map_err(|e| anyhow::anyhow!("invalid `upstream` {:?}: {e}", config.upstream))?;
+    let service = ProxyService::new(store.storage.clone(), service_config).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid `upstream` {:?}: {e}",
+            gomodproxy_redact::text(&config.upstream)
+        )
+    })?;
     let state = AppState::new(service.clone(), config.list_ttl).with_store(store);
     start_background_prewarm(&config, service, state.metrics());
 
@@ -30,8 +34,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .unwrap_or(1),
         n => n,
     };
+    let fd_limit = raise_fd_limit();
+    let max_connections = connection_budget(config.max_connections, fd_limit, &config);
+    let per_worker = max_connections.div_ceil(workers).max(1);
     let server = HttpServer::new(move || app(state.clone()))
         .workers(workers)
+        .max_connections(per_worker)
         .shutdown_timeout(whole_seconds(config.shutdown_timeout))
         .shutdown_signal(shutdown_signal())
         .bind(config.listen)
@@ -42,8 +50,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         listen = %addresses.join(","),
         mode = %config.mode,
         storage = %backend::describe(&config.storage),
-        upstream = %config.upstream,
+        upstream = %gomodproxy_redact::text(&config.upstream),
         workers,
+        max_connections,
+        fd_limit,
         "gomodproxy listening on {}",
         addresses.join(",")
     );
@@ -87,6 +97,46 @@ fn start_background_prewarm(config: &Config, service: ProxyService, metrics: Arc
             "background prewarm finished"
         );
     });
+}
+
+/// Raises the soft limit of open files to the hard limit (the usual service setup) and
+/// returns the soft limit now in force.
+fn raise_fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
+/// How many client connections the server holds at once: `max_connections` if set, else what
+/// the open-file limit leaves after the descriptors upstream fetches, spool files, the store
+/// and the runtime need. Connections beyond it wait in the listen backlog instead of taking
+/// the descriptors a healthy request needs (`accept` failing with EMFILE).
+fn connection_budget(configured: usize, fd_limit: u64, config: &Config) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    // Each upstream fetch may hold a socket and a spool file; the store, logs and the runtime
+    // take some more.
+    let reserved = 2 * config.fetch.max_concurrent as u64 + 128;
+    let available = fd_limit.saturating_sub(reserved);
+    (available as usize).max(16)
 }
 
 /// actix takes whole seconds; round up so that a sub-second timeout is not zero.

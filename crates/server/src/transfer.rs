@@ -135,6 +135,10 @@ pub async fn import(source: &Path, config: Config) -> anyhow::Result<bool> {
         sumdbs: verifiers(&config)?,
         spool_dir: config.spool_dir.clone(),
         zip_limits: zip_limits(&config),
+        // The serving rule: what the proxy would not store from upstream, import does not
+        // store from a bundle.
+        verify: config.sumdb.verify,
+        private: config.private.clone(),
     };
     let progress = Bar::new("import");
     let report = gomodproxy_bundle::import(storage.as_ref(), input, &options, &progress).await;

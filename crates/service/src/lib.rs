@@ -33,6 +33,7 @@ mod offline;
 mod online;
 pub mod prewarm;
 mod sumdb;
+mod ttl_cache;
 mod upstream;
 mod validate;
 mod versions;
@@ -51,7 +52,11 @@ use sha2::{Digest, Sha256};
 
 use crate::dedup::Dedup;
 use crate::fetch::Fetcher;
+use crate::fetch::limits::{FetchLimits, LimitSettings, SpoolBudget};
+use crate::ttl_cache::TtlCache;
 use crate::upstream::Chain;
+
+pub use crate::fetch::limits::FetchLimitStats;
 
 /// Whether the proxy may use the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,7 +69,9 @@ pub enum Mode {
 }
 
 /// Settings of the service layer (the server builds this from its config).
-#[derive(Debug, Clone)]
+///
+/// `Debug` redacts the credentials the upstream chain and checksum-database URLs may carry.
+#[derive(Clone)]
 pub struct ServiceConfig {
     /// Online or offline.
     pub mode: Mode,
@@ -105,6 +112,76 @@ pub struct ServiceConfig {
     pub sumdb_latest_ttl: Duration,
     /// A cluster-wide lock per artifact, when several replicas share the store.
     pub fetch_lock: Option<Arc<dyn coordination::FetchLock>>,
+    /// Base deadline of one upstream request (retries included); it grows by one second per
+    /// `min_transfer_rate` bytes received.
+    pub fetch_deadline: Duration,
+    /// Slowest average transfer (bytes per second) an upstream may keep up past the deadline.
+    pub min_transfer_rate: u64,
+    /// Upstream requests in flight at once, in all.
+    pub max_concurrent_fetches: usize,
+    /// Upstream requests in flight at once to one upstream host.
+    pub max_concurrent_fetches_per_host: usize,
+    /// Requests that may wait for an upstream slot; more are refused (503) at once.
+    pub max_queued_fetches: usize,
+    /// Longest wait for an upstream slot before a 503 with `Retry-After`.
+    pub queue_timeout: Duration,
+    /// Disk that zips being received (spooled, not yet stored) may take at once, in bytes.
+    pub spool_budget: u64,
+    /// Zip checks (structure and hash, CPU and I/O bound) running at once.
+    pub max_concurrent_zip_checks: usize,
+    /// How long a "not found" from every upstream is remembered per path (0: off).
+    pub negative_ttl: Duration,
+    /// Most paths the negative cache holds.
+    pub negative_cache_entries: usize,
+    /// How long the answer to a non-canonical query (`@v/master.info`) is reused (0: off).
+    pub query_ttl: Duration,
+    /// Hosts (`cdn.example.com`, `*.example.com`) an https upstream may redirect to; redirects
+    /// within the same scheme, host and port are always followed, others refused.
+    pub redirect_hosts: Vec<String>,
+}
+
+impl fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sumdbs: Vec<String> = self
+            .sumdbs
+            .iter()
+            .map(|s| gomodproxy_redact::text(s))
+            .collect();
+        f.debug_struct("ServiceConfig")
+            .field("mode", &self.mode)
+            .field("upstream", &gomodproxy_redact::text(&self.upstream))
+            .field("list_ttl", &self.list_ttl)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("retries", &self.retries)
+            .field("retry_backoff", &self.retry_backoff)
+            .field("max_zip_size", &self.max_zip_size)
+            .field("max_mod_size", &self.max_mod_size)
+            .field("max_info_size", &self.max_info_size)
+            .field("spool_dir", &self.spool_dir)
+            .field("sumdbs", &sumdbs)
+            .field("serve_sumdb", &self.serve_sumdb)
+            .field("verify", &self.verify)
+            .field("private", &self.private)
+            .field("sumdb_latest_ttl", &self.sumdb_latest_ttl)
+            .field("fetch_lock", &self.fetch_lock.is_some())
+            .field("fetch_deadline", &self.fetch_deadline)
+            .field("min_transfer_rate", &self.min_transfer_rate)
+            .field("max_concurrent_fetches", &self.max_concurrent_fetches)
+            .field(
+                "max_concurrent_fetches_per_host",
+                &self.max_concurrent_fetches_per_host,
+            )
+            .field("max_queued_fetches", &self.max_queued_fetches)
+            .field("queue_timeout", &self.queue_timeout)
+            .field("spool_budget", &self.spool_budget)
+            .field("max_concurrent_zip_checks", &self.max_concurrent_zip_checks)
+            .field("negative_ttl", &self.negative_ttl)
+            .field("negative_cache_entries", &self.negative_cache_entries)
+            .field("query_ttl", &self.query_ttl)
+            .field("redirect_hosts", &self.redirect_hosts)
+            .finish()
+    }
 }
 
 /// The verifier key of sum.golang.org, the go command's default checksum database.
@@ -131,6 +208,18 @@ impl Default for ServiceConfig {
             private: Vec::new(),
             sumdb_latest_ttl: Duration::from_secs(600),
             fetch_lock: None,
+            fetch_deadline: Duration::from_secs(60),
+            min_transfer_rate: 64 * 1024,
+            max_concurrent_fetches: 64,
+            max_concurrent_fetches_per_host: 16,
+            max_queued_fetches: 256,
+            queue_timeout: Duration::from_secs(10),
+            spool_budget: 2 << 30,
+            max_concurrent_zip_checks: 2,
+            negative_ttl: Duration::from_secs(60),
+            negative_cache_entries: 10_000,
+            query_ttl: Duration::from_secs(10),
+            redirect_hosts: Vec::new(),
         }
     }
 }
@@ -186,17 +275,92 @@ pub enum ServiceError {
     /// Upstream did not answer in time (→ 504).
     #[error("{0}")]
     UpstreamTimeout(String),
-    /// The store failed (→ 503).
+    /// The store failed (→ 503). The message says what failed in words; details such as server
+    /// paths go to the log only.
     #[error("{0}")]
     Storage(String),
+    /// A bound on upstream work was reached: too many fetches waiting, or the spool budget in
+    /// use (→ 503 with `Retry-After`).
+    #[error("{0}")]
+    Overloaded(String),
     /// The configuration is invalid (only from [`ProxyService::new`], never from a request).
     #[error("{0}")]
     Config(String),
 }
 
 impl ServiceError {
-    fn storage(key: &Key, err: StorageError) -> Self {
-        ServiceError::Storage(format!("storage failed for {key}: {err}"))
+    /// A store failure as clients see it: what failed, in words. The full error (with server
+    /// paths) is logged here, once.
+    pub(crate) fn storage(key: &Key, err: StorageError) -> Self {
+        ServiceError::Storage(format!("storage failed for {key}: {}", storage_words(&err)))
+    }
+
+    /// Like [`ServiceError::storage`], for a failure that names no single key.
+    pub(crate) fn storage_doing(what: &str, err: StorageError) -> Self {
+        ServiceError::Storage(format!("storage failed {what}: {}", storage_words(&err)))
+    }
+}
+
+/// What a storage error means, without paths or backend internals (those are logged).
+pub fn storage_words(err: &StorageError) -> String {
+    tracing::warn!(error = %gomodproxy_redact::text(&err.to_string()), "storage error");
+    match err {
+        StorageError::NotFound { .. } => "not found".to_string(),
+        StorageError::LengthMismatch { .. } => "a save was cut short".to_string(),
+        StorageError::Payload { source, .. } => format!("the body failed ({})", io_words(source)),
+        StorageError::InvalidKey { .. } => "the store holds an invalid key".to_string(),
+        StorageError::Corrupt { reason, .. } => format!("the stored copy is damaged: {reason}"),
+        StorageError::Backend { store, source } => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+            while let Some(e) = cause {
+                if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                    return format!("{store} store: {}", io_words(io));
+                }
+                cause = e.source();
+            }
+            format!("{store} store: {}", without_paths(&source.to_string()))
+        }
+        _ => "the store failed (details in the server log)".to_string(),
+    }
+}
+
+/// `text` with credentials redacted and every absolute or `./` path replaced by `<path>`.
+fn without_paths(text: &str) -> String {
+    gomodproxy_redact::text(text)
+        .split(' ')
+        .map(|word| {
+            let bare = word.trim_start_matches(['(', '"', '\'']);
+            if bare.starts_with('/') || bare.starts_with("./") || bare.starts_with("../") {
+                "<path>"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An I/O error in words, with the errno name where it has one that operators grep for
+/// (`no space left on device (ENOSPC)`); never a path.
+pub fn io_words(e: &std::io::Error) -> String {
+    let named = match e.raw_os_error() {
+        Some(libc::ENOSPC) => Some("no space left on device (ENOSPC)"),
+        Some(libc::EDQUOT) => Some("disk quota exceeded (EDQUOT)"),
+        Some(libc::EMFILE) => Some("too many open files (EMFILE)"),
+        Some(libc::ENFILE) => Some("too many open files in the system (ENFILE)"),
+        Some(libc::EACCES) | Some(libc::EPERM) => Some("permission denied"),
+        Some(libc::EROFS) => Some("read-only file system (EROFS)"),
+        Some(libc::EIO) => Some("input/output error (EIO)"),
+        Some(libc::ENOMEM) => Some("out of memory (ENOMEM)"),
+        _ => None,
+    };
+    match named {
+        Some(words) => words.to_string(),
+        None => match e.kind() {
+            // `Other` kinds carry a message of their own (`probe file read back differently`).
+            std::io::ErrorKind::Other => without_paths(&e.to_string()),
+            kind => kind.to_string(),
+        },
     }
 }
 
@@ -215,6 +379,10 @@ pub struct ServiceStats {
     pub upstream_bytes: u64,
     /// Upstream answers refused by checksum-database verification (in this process).
     pub security_refusals: u64,
+    /// Upstream requests running, waiting, and refused as overloaded.
+    pub fetch_limits: FetchLimitStats,
+    /// Bytes of spooled zips (received, not yet stored) on disk now.
+    pub spool_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -229,7 +397,16 @@ struct Inner {
     config: ServiceConfig,
     /// `None` in offline mode: no HTTP client exists, so no request can be made.
     fetcher: Option<Fetcher>,
-    dedup: Dedup,
+    /// Fetches of artifacts and mutable records (stored, so they yield nothing).
+    dedup: Dedup<()>,
+    /// Fetches of non-canonical queries (never stored: they yield the body).
+    query_dedup: Dedup<Bytes>,
+    /// Recent answers to non-canonical queries.
+    query_cache: TtlCache<Bytes>,
+    limits: Arc<FetchLimits>,
+    spool_budget: Arc<SpoolBudget>,
+    /// Zip checks running at once.
+    zip_checks: Arc<tokio::sync::Semaphore>,
     sumdbs: sumdb::Databases,
     counters: Counters,
 }
@@ -249,6 +426,12 @@ impl ProxyService {
     /// (syntax, `direct`, an empty chain in online mode) or when the HTTP client cannot be built.
     pub fn new(storage: Arc<dyn Storage>, config: ServiceConfig) -> Result<Self, ServiceError> {
         let chain = Chain::parse(&config.upstream).map_err(ServiceError::Config)?;
+        let limits = FetchLimits::new(LimitSettings {
+            max_concurrent: config.max_concurrent_fetches,
+            max_concurrent_per_host: config.max_concurrent_fetches_per_host,
+            max_queued: config.max_queued_fetches,
+            queue_timeout: config.queue_timeout,
+        });
         let fetcher = match config.mode {
             Mode::Offline => None,
             Mode::Online => {
@@ -257,7 +440,7 @@ impl ProxyService {
                         "online mode needs at least one upstream (set upstream, or use offline mode)".to_string(),
                     ));
                 }
-                Some(Fetcher::new(chain, &config).map_err(ServiceError::Config)?)
+                Some(Fetcher::new(chain, &config, limits.clone()).map_err(ServiceError::Config)?)
             }
         };
         if let Some(dir) = &config.spool_dir
@@ -268,8 +451,8 @@ impl ProxyService {
                 dir.display()
             )));
         }
-        let sumdbs =
-            sumdb::Databases::new(&config, fetcher.is_some()).map_err(ServiceError::Config)?;
+        let sumdbs = sumdb::Databases::new(&config, fetcher.is_some(), &limits)
+            .map_err(ServiceError::Config)?;
         for pattern in &config.private {
             for glob in pattern.split(',').filter(|g| !g.is_empty()) {
                 if gomod::glob::path_match(glob, "").is_err() {
@@ -280,12 +463,24 @@ impl ProxyService {
             }
         }
         let dedup = Dedup::new(config.fetch_lock.clone());
+        let query_dedup = Dedup::new(None);
+        // Query answers are small (an .info); the byte bound covers hostile upstreams.
+        let query_cache = TtlCache::new(config.query_ttl, 10_000, 16 << 20);
+        let spool_budget = SpoolBudget::new(config.spool_budget);
+        let zip_checks = Arc::new(tokio::sync::Semaphore::new(
+            config.max_concurrent_zip_checks.max(1),
+        ));
         Ok(ProxyService {
             inner: Arc::new(Inner {
                 storage,
                 config,
                 fetcher,
                 dedup,
+                query_dedup,
+                query_cache,
+                limits,
+                spool_budget,
+                zip_checks,
                 sumdbs,
                 counters: Counters::default(),
             }),
@@ -331,7 +526,7 @@ impl ProxyService {
                         "offline mode: cannot resolve {module}@{query}: it is not a canonical version and \
                          resolving it needs upstream"
                     ))),
-                    Some(fetcher) => online::query_info(&self.inner, fetcher, module, query).await,
+                    Some(_) => online::query_info(&self.inner, module, query).await,
                 }
             }
         }
@@ -365,7 +560,7 @@ impl ProxyService {
         let (m, v) = (module.clone(), version.clone());
         self.inner
             .dedup
-            .run(&key, move || online::fetch_zip(inner, m, v))
+            .run(&key.path(), move || online::fetch_zip(inner, m, v))
             .await?;
         let mut answer = stored_zip(&self.inner, module, version)
             .await?
@@ -382,6 +577,8 @@ impl ProxyService {
             upstream_fetches: c.upstream_fetches.load(Relaxed),
             upstream_bytes: c.upstream_bytes.load(Relaxed),
             security_refusals: sumdb::security_refusals(),
+            fetch_limits: self.inner.limits.stats(),
+            spool_bytes: self.inner.spool_budget.used(),
         }
     }
 
@@ -407,11 +604,9 @@ impl ProxyService {
 
     /// Readiness: the store answers its probe.
     pub async fn ready(&self) -> Result<(), ServiceError> {
-        self.inner
-            .storage
-            .check()
-            .await
-            .map_err(|e| ServiceError::Storage(format!("storage is not ready: {e}")))
+        self.inner.storage.check().await.map_err(|e| {
+            ServiceError::Storage(format!("storage is not ready: {}", storage_words(&e)))
+        })
     }
 
     async fn small_artifact(
@@ -433,7 +628,7 @@ impl ProxyService {
         let (m, v) = (module.clone(), version.clone());
         self.inner
             .dedup
-            .run(&key, move || {
+            .run(&key.path(), move || {
                 online::fetch_small_artifact(inner, m, v, kind)
             })
             .await?;
@@ -463,6 +658,15 @@ impl Inner {
             .map_err(|e| ServiceError::storage(key, e))?;
         self.count_fetch(len);
         Ok(())
+    }
+
+    /// Deletes a damaged stored object so that it is fetched again.
+    async fn drop_damaged(&self, key: &Key, damage: &StorageError) -> Result<(), ServiceError> {
+        tracing::error!(key = %key, error = %damage, "deleting a damaged stored object; it is fetched again");
+        self.storage
+            .delete(key)
+            .await
+            .map_err(|e| ServiceError::storage(key, e))
     }
 
     /// Counts an object fetched from upstream and stored.
@@ -497,6 +701,10 @@ async fn stored_small(
             fetched: false,
         })),
         Err(e) if e.is_not_found() => Ok(None),
+        Err(e @ StorageError::Corrupt { .. }) if inner.fetcher.is_some() => {
+            inner.drop_damaged(key, &e).await?;
+            Ok(None)
+        }
         Err(e) => Err(ServiceError::storage(key, e)),
     }
 }
@@ -511,6 +719,13 @@ async fn stored_zip(
     let got = match inner.storage.get(&key).await {
         Ok(got) => got,
         Err(e) if e.is_not_found() => return Ok(None),
+        Err(e @ StorageError::Corrupt { .. }) if inner.fetcher.is_some() => {
+            // Online, a damaged copy is replaced rather than served or left to fail forever.
+            inner.drop_damaged(&key, &e).await?;
+            let hash_key = Key::artifact(module, version, ArtifactKind::ZipHash);
+            inner.drop_damaged(&hash_key, &e).await?;
+            return Ok(None);
+        }
         Err(e) => return Err(ServiceError::storage(&key, e)),
     };
     let hash_key = Key::artifact(module, version, ArtifactKind::ZipHash);

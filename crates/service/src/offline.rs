@@ -37,10 +37,10 @@ async fn stored_versions(
                 continue;
             }
             Err(e) => {
-                return Err(ServiceError::Storage(format!(
-                    "storage failed listing {}: {e}",
-                    prefix.path_prefix()
-                )));
+                return Err(ServiceError::storage_doing(
+                    &format!("listing {}", prefix.path_prefix()),
+                    e,
+                ));
             }
         };
         if let Key::Artifact {

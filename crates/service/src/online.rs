@@ -15,6 +15,7 @@ use gomodproxy_storage::{ArtifactKind, Key, ObjectMeta, PutPayload, StorageExt};
 use tokio::io::AsyncReadExt;
 use tracing::warn;
 
+use crate::fetch::limits::SpoolReservation;
 use crate::fetch::{FetchError, Fetcher, Sink};
 use crate::sumdb::{self, Verified};
 use crate::upstream::Source;
@@ -26,6 +27,7 @@ impl From<ServiceError> for FetchError {
         match err {
             ServiceError::UpstreamTimeout(m) => FetchError::Timeout(m),
             ServiceError::Storage(m) | ServiceError::Config(m) => FetchError::Local(m),
+            ServiceError::Overloaded(m) => FetchError::Overloaded(m),
             ServiceError::BadRequest(m)
             | ServiceError::NotFound(m)
             | ServiceError::BadUpstream(m) => FetchError::Bad(m),
@@ -40,6 +42,7 @@ impl From<FetchError> for ServiceError {
             FetchError::Timeout(m) => ServiceError::UpstreamTimeout(m),
             FetchError::Bad(m) => ServiceError::BadUpstream(m),
             FetchError::Local(m) => ServiceError::Storage(m),
+            FetchError::Overloaded(m) => ServiceError::Overloaded(m),
         }
     }
 }
@@ -76,13 +79,13 @@ pub(crate) async fn fetch_small_artifact(
     let rel = key.path();
     let limit = inner.small_limit(kind);
     let body = fetcher
-        .walk(|source| {
+        .walk(&rel, |source| {
             let (inner, rel, module, version) = (&inner, &rel, &module, &version);
             async move {
                 let body = fetcher.get_bytes(&source, rel, limit).await?;
                 let checked = match kind {
                     ArtifactKind::Info => validate::info_for(version, &body),
-                    _ => validate::go_mod(&body),
+                    _ => validate::go_mod(module, &body),
                 };
                 checked.map_err(|reason| {
                     rejected(&source, rel, &format!(".{}", kind.extension()), &reason)
@@ -90,6 +93,16 @@ pub(crate) async fn fetch_small_artifact(
                 if kind == ArtifactKind::Mod {
                     let h1 = gomod::dirhash::hash_go_mod(&body);
                     sumdb::verify_hash(inner, module, version, Verified::GoMod, &h1).await?;
+                    if let Some(zip_go_mod) = stored_zip_go_mod_h1(inner, module, version).await?
+                        && !go_mod_agrees(version, &h1, &zip_go_mod)
+                    {
+                        return Err(rejected(
+                            &source,
+                            rel,
+                            ".mod",
+                            &format!("it hashes to {h1}, but the go.mod in the stored zip of this version hashes to {zip_go_mod}"),
+                        ));
+                    }
                 }
                 Ok(body)
             }
@@ -103,14 +116,115 @@ struct Spooled {
     file: std::fs::File,
     len: u64,
     h1: String,
+    /// Its bytes of the spool budget, held until the zip is stored.
+    _reservation: SpoolReservation,
 }
 
 fn new_spool(inner: &Inner) -> Result<std::fs::File, FetchError> {
+    // Unnamed (O_TMPFILE, or unlinked at once): a crash cannot leave it behind.
     let file = match &inner.config.spool_dir {
         Some(dir) => tempfile::tempfile_in(dir),
         None => tempfile::tempfile(),
     };
-    file.map_err(|e| FetchError::Local(format!("cannot create a spool file: {e}")))
+    file.map_err(|e| {
+        FetchError::Local(format!(
+            "cannot create a spool file ({})",
+            crate::io_words(&e)
+        ))
+    })
+}
+
+/// Runs the zip check on a blocking thread, at most `max_concurrent_zip_checks` at once.
+async fn check_spooled_zip(
+    inner: &Inner,
+    mut file: std::fs::File,
+    module: &ModulePath,
+    version: &Version,
+) -> Result<(std::fs::File, Result<gomod::ZipSummary, gomod::Error>), FetchError> {
+    let _slot = inner
+        .zip_checks
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| FetchError::Local(format!("zip check slots closed: {e}")))?;
+    let (m, v) = (module.clone(), version.clone());
+    let (file, checked) = tokio::task::spawn_blocking(move || {
+        let checked = file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| format!("cannot rewind the spool file: {e}"))
+            .map(|_| check_zip(&mut file, &m, &v, &ZipLimits::default()));
+        (file, checked)
+    })
+    .await
+    .map_err(|e| FetchError::Local(format!("zip check task failed: {e}")))?;
+    Ok((file, checked.map_err(FetchError::Local)?))
+}
+
+/// The `/go.mod` hash the `.mod` of a version must have given its zip: that of the zip's own
+/// go.mod, or of the go.mod the go command synthesizes for a zip without one.
+fn expected_go_mod_h1(module: &ModulePath, summary: &gomod::ZipSummary) -> String {
+    summary
+        .go_mod_h1
+        .clone()
+        .unwrap_or_else(|| gomod::dirhash::hash_go_mod(format!("module {module}\n").as_bytes()))
+}
+
+/// Whether a `.mod` hashing to `mod_h1` fits a zip whose go.mod hashes to `zip_h1`. A
+/// `+incompatible` version's `.mod` may also be the synthesized one: go commands before 1.14
+/// served that even when the version's tree had a go.mod, and proxies keep those answers.
+fn go_mod_agrees(version: &Version, mod_h1: &str, zip_h1: &str) -> bool {
+    mod_h1 == zip_h1 || version.is_incompatible()
+}
+
+/// The `/go.mod` hash implied by this version's stored zip, if the zip is stored: read back
+/// from the store and checked (rare: the go command fetches a `.mod` before its zip).
+async fn stored_zip_go_mod_h1(
+    inner: &Inner,
+    module: &ModulePath,
+    version: &Version,
+) -> Result<Option<String>, FetchError> {
+    let key = Key::artifact(module, version, ArtifactKind::Zip);
+    let got = match inner.storage.get(&key).await {
+        Ok(got) => got,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(ServiceError::storage(&key, e).into()),
+    };
+    let mut reservation = inner.spool_budget.reservation();
+    reservation.grow(got.meta.size)?;
+    let mut spool = tokio::fs::File::from_std(new_spool(inner)?);
+    let mut body = got.body;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            FetchError::Local(format!(
+                "reading the stored zip {key} ({})",
+                crate::io_words(&e)
+            ))
+        })?;
+        tokio::io::AsyncWriteExt::write_all(&mut spool, &chunk)
+            .await
+            .map_err(|e| {
+                FetchError::Local(format!(
+                    "cannot write the spool file ({})",
+                    crate::io_words(&e)
+                ))
+            })?;
+    }
+    tokio::io::AsyncWriteExt::flush(&mut spool)
+        .await
+        .map_err(|e| {
+            FetchError::Local(format!(
+                "cannot write the spool file ({})",
+                crate::io_words(&e)
+            ))
+        })?;
+    let file = spool.into_std().await;
+    let (_, checked) = check_spooled_zip(inner, file, module, version).await?;
+    match checked {
+        Ok(summary) => Ok(Some(expected_go_mod_h1(module, &summary))),
+        Err(e) => Err(FetchError::Local(format!(
+            "the stored zip {key} does not check ({e}); run gomodproxy verify"
+        ))),
+    }
 }
 
 /// Fetches a zip into a spool file, checks it (structure, limits, `h1:`), and stores its hash
@@ -127,29 +241,24 @@ pub(crate) async fn fetch_zip(
     let fetcher = fetcher(&inner)?;
     let rel = key.path();
     let limit = inner.config.max_zip_size;
+    let mod_key = Key::artifact(&module, &version, ArtifactKind::Mod);
     let spooled = fetcher
-        .walk(|source| {
-            let (inner, rel, module, version) = (&inner, &rel, &module, &version);
+        .walk(&rel, |source| {
+            let (inner, rel, module, version, mod_key) = (&inner, &rel, &module, &version, &mod_key);
             async move {
-                let mut sink = Sink::File(tokio::fs::File::from_std(new_spool(inner)?));
+                let mut sink = Sink::File {
+                    file: tokio::fs::File::from_std(new_spool(inner)?),
+                    reservation: inner.spool_budget.reservation(),
+                };
                 let len = fetcher.get(&source, rel, limit, &mut sink).await?;
-                let Sink::File(file) = sink else {
+                let Sink::File { file, reservation } = sink else {
                     return Err(FetchError::Local(
                         "internal error: spool sink became memory".to_string(),
                     ));
                 };
-                let mut file = file.into_std().await;
-                let (m, v) = (module.clone(), version.clone());
-                let (file, checked) = tokio::task::spawn_blocking(move || {
-                    let checked = file
-                        .seek(SeekFrom::Start(0))
-                        .map_err(|e| format!("cannot rewind the spool file: {e}"))
-                        .map(|_| check_zip(&mut file, &m, &v, &ZipLimits::default()));
-                    (file, checked)
-                })
-                .await
-                .map_err(|e| FetchError::Local(format!("zip check task failed: {e}")))?;
-                let summary = checked.map_err(FetchError::Local)?.map_err(|e| {
+                let file = file.into_std().await;
+                let (file, checked) = check_spooled_zip(inner, file, module, version).await?;
+                let summary = checked.map_err(|e| {
                     // Reading our own spool file failed: not upstream's fault.
                     if let gomod::Error::Io { .. } = e {
                         return FetchError::Local(format!("checking the spooled zip: {e}"));
@@ -161,10 +270,29 @@ pub(crate) async fn fetch_zip(
                     rejected(&source, rel, "module zip", reason)
                 })?;
                 sumdb::verify_hash(inner, module, version, Verified::Zip, &summary.h1).await?;
+                // The go.mod in the zip and the stored .mod must be one file. One of the two
+                // is wrong: refuse the zip and drop the .mod, so both are fetched afresh.
+                let want = expected_go_mod_h1(module, &summary);
+                if let Ok((_, stored_mod)) = inner.storage.get_bytes(mod_key, inner.config.max_mod_size).await {
+                    let have = gomod::dirhash::hash_go_mod(&stored_mod);
+                    if !go_mod_agrees(version, &have, &want) {
+                        warn!(target: "gomodproxy::security", key = %mod_key, stored = %have, zip = %want, "the stored .mod differs from the go.mod in the zip; dropping the .mod");
+                        if let Err(e) = inner.storage.delete(mod_key).await {
+                            warn!(key = %mod_key, error = %gomodproxy_redact::text(&e.to_string()), "cannot drop the inconsistent .mod");
+                        }
+                        return Err(rejected(
+                            &source,
+                            rel,
+                            "module zip",
+                            &format!("its go.mod hashes to {want}, but the .mod stored for this version hashes to {have} (both are refetched on the next request)"),
+                        ));
+                    }
+                }
                 Ok(Spooled {
                     file,
                     len,
                     h1: summary.h1,
+                    _reservation: reservation,
                 })
             }
         })
@@ -176,26 +304,35 @@ pub(crate) async fn fetch_zip(
         .put_bytes(&hash_key, Bytes::from(spooled.h1.clone()))
         .await
         .map_err(|e| ServiceError::storage(&hash_key, e))?;
-    let mut file = tokio::fs::File::from_std(spooled.file);
+    let Spooled {
+        file,
+        len,
+        _reservation: reservation,
+        ..
+    } = spooled;
+    let mut file = tokio::fs::File::from_std(file);
     tokio::io::AsyncSeekExt::seek(&mut file, SeekFrom::Start(0))
         .await
         .map_err(|e| {
-            ServiceError::Storage(format!("cannot rewind the spool file of {key}: {e}"))
+            ServiceError::Storage(format!(
+                "cannot rewind the spool file of {key} ({})",
+                crate::io_words(&e)
+            ))
         })?;
-    let stream =
-        tokio_util::io::ReaderStream::with_capacity(file.take(spooled.len), 256 * 1024).boxed();
+    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024).boxed();
     inner
         .storage
         .put(
             &key,
             PutPayload::Stream {
                 stream,
-                length: Some(spooled.len),
+                length: Some(len),
             },
         )
         .await
         .map_err(|e| ServiceError::storage(&key, e))?;
-    inner.count_fetch(spooled.len);
+    drop(reservation);
+    inner.count_fetch(len);
     Ok(())
 }
 
@@ -242,15 +379,17 @@ async fn mutable(
     let task_module = module.clone();
     let fetched = inner
         .dedup
-        .run(&key, move || {
+        .run(&key.path(), move || {
             fetch_mutable(task_inner, task_module, task_key, which)
         })
         .await;
     match fetched {
         Ok(()) => {}
-        Err(err @ (ServiceError::BadUpstream(_) | ServiceError::UpstreamTimeout(_)))
-            if cached.is_some() =>
-        {
+        Err(
+            err @ (ServiceError::BadUpstream(_)
+            | ServiceError::UpstreamTimeout(_)
+            | ServiceError::Overloaded(_)),
+        ) if cached.is_some() => {
             if let Some(answer) = stored_small(inner, &key, limit, false).await? {
                 warn!(key = %key, error = %err, "upstream failed; serving the stale cached copy");
                 return Ok(answer);
@@ -282,7 +421,7 @@ async fn fetch_mutable(
     let rel = key.path();
     let limit = inner.config.max_info_size;
     let body = fetcher
-        .walk(|source| {
+        .walk(&rel, |source| {
             let (rel, module) = (&rel, &module);
             async move {
                 let body = fetcher.get_bytes(&source, rel, limit).await?;
@@ -333,9 +472,10 @@ pub(crate) fn check_query(query: &str) -> Result<(), ServiceError> {
 }
 
 /// A non-canonical `.info` query: passed to upstream, validated, served, never stored.
+/// Identical queries at once share one upstream request, and an answer is reused for
+/// `query_ttl`.
 pub(crate) async fn query_info(
-    inner: &Inner,
-    fetcher: &Fetcher,
+    inner: &Arc<Inner>,
     module: &ModulePath,
     query: &str,
 ) -> Result<Answer, ServiceError> {
@@ -344,24 +484,41 @@ pub(crate) async fn query_info(
         module.escaped(),
         gomod::escape::escape(query)
     );
-    let limit = inner.config.max_info_size;
-    let body = fetcher
-        .walk(|source| {
-            let rel = &rel;
-            async move {
-                let body = fetcher.get_bytes(&source, rel, limit).await?;
-                validate::info_of(module, &body)
-                    .map_err(|reason| rejected(&source, rel, ".info", &reason))?;
-                Ok(body)
-            }
-        })
-        .await?;
+    let (body, fetched) = match inner.query_cache.get(&rel) {
+        Some(body) => (body, false),
+        None => {
+            let (task_inner, task_rel, task_module) = (inner.clone(), rel.clone(), module.clone());
+            let body = inner
+                .query_dedup
+                .run(&rel, move || async move {
+                    let body = fetch_query(&task_inner, &task_module, &task_rel).await?;
+                    task_inner.query_cache.insert(&task_rel, body.clone());
+                    Ok(body)
+                })
+                .await?;
+            (body, true)
+        }
+    };
     Ok(Answer {
         size: body.len() as u64,
         etag: Some(sha256_etag(&body)),
         body: Body::Bytes(body),
         immutable: false,
         modified: Some(SystemTime::now()),
-        fetched: true,
+        fetched,
     })
+}
+
+async fn fetch_query(inner: &Inner, module: &ModulePath, rel: &str) -> Result<Bytes, ServiceError> {
+    let fetcher = fetcher(inner)?;
+    let limit = inner.config.max_info_size;
+    let body = fetcher
+        .walk(rel, |source| async move {
+            let body = fetcher.get_bytes(&source, rel, limit).await?;
+            validate::info_of(module, &body)
+                .map_err(|reason| rejected(&source, rel, ".info", &reason))?;
+            Ok(body)
+        })
+        .await?;
+    Ok(body)
 }

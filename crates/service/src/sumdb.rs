@@ -35,6 +35,7 @@ use gomodproxy_storage::{Key, ListPrefix, StorageExt};
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::{info, warn};
 
+use crate::fetch::limits::FetchLimits;
 use crate::fetch::{FetchError, Fetcher};
 use crate::upstream::Chain;
 use crate::{Answer, Body, Inner, ServiceConfig, ServiceError, sha256_etag};
@@ -72,7 +73,7 @@ struct Trusted {
 #[derive(Debug)]
 enum DbSource {
     /// The database's own URL (`<url>/lookup/…`), with a fetcher of its own.
-    Direct(Fetcher),
+    Direct(Box<Fetcher>),
     /// Through the upstream chain: `<proxy>/sumdb/<name>/…`.
     Chain,
 }
@@ -87,10 +88,16 @@ pub(crate) struct Databases {
 
 impl Databases {
     /// Parses `config.sumdbs` (GOSUMDB syntax: `<key>` or `<key> <url>`).
-    pub(crate) fn new(config: &ServiceConfig, online: bool) -> Result<Databases, String> {
+    pub(crate) fn new(
+        config: &ServiceConfig,
+        online: bool,
+        limits: &Arc<FetchLimits>,
+    ) -> Result<Databases, String> {
         let mut dbs = Databases::default();
-        for spec in &config.sumdbs {
-            let mut fields = spec.split_whitespace();
+        for raw_spec in &config.sumdbs {
+            // Messages quote the spec: never with the credentials of its URL.
+            let spec = &gomodproxy_redact::text(raw_spec);
+            let mut fields = raw_spec.split_whitespace();
             let key = fields
                 .next()
                 .ok_or_else(|| "empty checksum database entry".to_string())?;
@@ -115,7 +122,11 @@ impl Databases {
                             "checksum database {spec:?}: the URL must be one http(s) or file URL"
                         ));
                     }
-                    Some(DbSource::Direct(Fetcher::new(chain, config)?))
+                    Some(DbSource::Direct(Box::new(Fetcher::new(
+                        chain,
+                        config,
+                        limits.clone(),
+                    )?)))
                 }
             };
             let db = Arc::new(Database {
@@ -194,7 +205,9 @@ impl Database {
                 self.name
             ))),
             Some(DbSource::Direct(fetcher)) => fetcher
-                .walk(|source| async move { fetcher.get_bytes(&source, path, limit).await })
+                .walk(path, |source| async move {
+                    fetcher.get_bytes(&source, path, limit).await
+                })
                 .await
                 .map_err(upstream_error),
             Some(DbSource::Chain) => {
@@ -203,7 +216,7 @@ impl Database {
                 })?;
                 let rel = format!("sumdb/{}/{path}", self.name);
                 fetcher
-                    .walk(|source| {
+                    .walk(&rel, |source| {
                         let rel = &rel;
                         async move { fetcher.get_bytes(&source, rel, limit).await }
                     })
@@ -550,7 +563,7 @@ impl Database {
         let (m, v) = (module.clone(), version.clone());
         inner
             .dedup
-            .run(&key, move || async move {
+            .run(&key.path(), move || async move {
                 db.fetch_lookup(&task_inner, &task_key, &m, &v).await
             })
             .await?;
@@ -565,9 +578,11 @@ impl Database {
         key: &Key,
     ) -> Result<Option<Lookup>, ServiceError> {
         match inner.storage.get_bytes(key, MAX_NOTE_SIZE).await {
-            Ok((_, body)) => Lookup::parse(&body)
-                .map(Some)
-                .map_err(|e| ServiceError::Storage(format!("stored {key} is corrupt: {e}"))),
+            Ok((_, body)) => Lookup::parse(&body).map(Some).map_err(|e| {
+                ServiceError::Storage(format!(
+                    "stored {key} is corrupt: {e} (run gomodproxy verify)"
+                ))
+            }),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(ServiceError::storage(key, e)),
         }
@@ -652,7 +667,7 @@ impl Database {
             .list(&ListPrefix::SumdbLookups(self.name.clone()));
         while let Some(entry) = listing.next().await {
             let entry = entry.map_err(|e| {
-                ServiceError::Storage(format!("listing the lookups of {}: {e}", self.name))
+                ServiceError::storage_doing(&format!("listing the lookups of {}", self.name), e)
             })?;
             if let Some(l) = self.stored_lookup(inner, &entry.key).await?
                 && l.id < trusted.tree.n

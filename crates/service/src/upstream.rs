@@ -8,24 +8,64 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use gomodproxy_redact::Secret;
 use reqwest::Url;
 
 /// Where one entry of the chain gets its answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Source {
-    /// A GOPROXY over HTTP(S); the URL has no trailing `/`.
-    Http(Url),
+    /// A GOPROXY over HTTP(S).
+    Http(HttpSource),
     /// A directory in GOPROXY layout (`file:///dir`).
     File(PathBuf),
     /// `off`: every lookup fails as "not found", like `GOPROXY=off` in the go command.
     Off,
 }
 
+/// An HTTP(S) upstream. Credentials given as URL userinfo (`https://user:token@host`) are taken
+/// out of the URL when it is parsed and sent as HTTP basic auth, so that no URL the HTTP client
+/// sees (and quotes in its errors) holds them; `Display` shows the URL with the password
+/// redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HttpSource {
+    /// The base URL without userinfo and without a trailing `/`.
+    pub(crate) base: Url,
+    /// Basic-auth credentials from the URL's userinfo.
+    pub(crate) auth: Option<BasicAuth>,
+}
+
+/// A user name and password sent as HTTP basic auth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BasicAuth {
+    pub(crate) username: String,
+    pub(crate) password: Secret,
+}
+
+impl HttpSource {
+    /// `host:port` of the base URL: the unit of the per-host fetch limit.
+    pub(crate) fn host_port(&self) -> String {
+        let host = self.base.host_str().unwrap_or_default();
+        match self.base.port_or_known_default() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            // Url keeps a lone `/` path for bare hosts; show what the user configured instead.
-            Source::Http(url) => f.write_str(url.as_str().trim_end_matches('/')),
+            Source::Http(http) => {
+                // Url keeps a lone `/` path for bare hosts; show what the user configured.
+                let base = http.base.as_str().trim_end_matches('/');
+                match &http.auth {
+                    None => f.write_str(base),
+                    Some(_) => {
+                        let (scheme, rest) = base.split_once("://").unwrap_or(("", base));
+                        write!(f, "{scheme}://{}@{rest}", gomodproxy_redact::REDACTED)
+                    }
+                }
+            }
             Source::File(dir) => write!(f, "file://{}", dir.display()),
             Source::Off => f.write_str("off"),
         }
@@ -52,6 +92,8 @@ impl Chain {
     /// Parses a GOPROXY-style list. An empty list is allowed here; the caller decides whether
     /// the mode needs an upstream.
     pub(crate) fn parse(spec: &str) -> Result<Chain, String> {
+        // Messages quote the spec: never with its credentials.
+        let shown = gomodproxy_redact::text(spec);
         let mut entries = Vec::new();
         let mut rest = spec;
         while !rest.is_empty() {
@@ -84,18 +126,18 @@ impl Chain {
                 }
                 "direct" => {
                     return Err(format!(
-                        "upstream {spec:?}: \"direct\" (fetching from version control) is not \
+                        "upstream {shown:?}: \"direct\" (fetching from version control) is not \
                          supported yet; list proxy URLs or file:// directories only"
                     ));
                 }
                 "noproxy" => {
                     return Err(format!(
-                        "upstream {spec:?}: \"noproxy\" is not a valid upstream"
+                        "upstream {shown:?}: \"noproxy\" is not a valid upstream"
                     ));
                 }
                 _ => {}
             }
-            let source = parse_source(item).map_err(|e| format!("upstream {spec:?}: {e}"))?;
+            let source = parse_source(item).map_err(|e| format!("upstream {shown:?}: {e}"))?;
             entries.push(Entry {
                 source,
                 fall_back_on_error,
@@ -105,8 +147,10 @@ impl Chain {
     }
 }
 
-fn parse_source(item: &str) -> Result<Source, String> {
-    let mut text = item.to_string();
+fn parse_source(raw: &str) -> Result<Source, String> {
+    let item = gomodproxy_redact::url(raw);
+    let item = item.as_str();
+    let mut text = raw.to_string();
     // Single words are reserved for keywords; anything with a scheme or an absolute path must be
     // a full URL; everything else is a host (and path) that gets https://.
     if text.contains(['.', ':', '/']) && !text.contains(":/") && !text.starts_with('/') {
@@ -128,7 +172,22 @@ fn parse_source(item: &str) -> Result<Source, String> {
             }
             let path = url.path().trim_end_matches('/').to_string();
             url.set_path(&path);
-            Ok(Source::Http(url))
+            let auth = if url.username().is_empty() && url.password().is_none() {
+                None
+            } else {
+                let decode = |s: &str| {
+                    percent_decode(s).ok_or_else(|| {
+                        format!("invalid proxy URL {item:?}: userinfo is not valid percent-encoded UTF-8")
+                    })
+                };
+                let username = decode(url.username())?;
+                let password = Secret::new(decode(url.password().unwrap_or(""))?);
+                // Both setters only fail for URLs that cannot have credentials (not http(s)).
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                Some(BasicAuth { username, password })
+            };
+            Ok(Source::Http(HttpSource { base: url, auth }))
         }
         "file" => {
             let dir = url
@@ -140,6 +199,26 @@ fn parse_source(item: &str) -> Result<Source, String> {
             "invalid proxy URL {item:?}: unsupported scheme {other:?}"
         )),
     }
+}
+
+/// Percent-decodes URL userinfo (`%40` → `@`); `None` if the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 impl Source {
@@ -156,7 +235,10 @@ mod tests {
     use super::*;
 
     fn http(url: &str) -> Source {
-        Source::Http(Url::parse(url).unwrap())
+        Source::Http(HttpSource {
+            base: Url::parse(url).unwrap(),
+            auth: None,
+        })
     }
 
     #[test]
@@ -238,6 +320,27 @@ mod tests {
                 .contains("query")
         );
         assert!(Chain::parse("noproxy").is_err());
+    }
+
+    #[test]
+    fn credentials_leave_the_url_and_never_print() {
+        let chain = Chain::parse("https://alice:hunter%402@proxy.example/sub/").unwrap();
+        let Source::Http(http) = &chain.entries[0].source else {
+            panic!("not http")
+        };
+        assert_eq!(http.base.as_str(), "https://proxy.example/sub");
+        let auth = http.auth.as_ref().unwrap();
+        assert_eq!(auth.username, "alice");
+        assert_eq!(auth.password.expose(), "hunter@2");
+        let shown = chain.entries[0].source.to_string();
+        assert_eq!(shown, "https://***@proxy.example/sub");
+        let debug = format!("{:?}", chain.entries[0]);
+        assert!(!debug.contains("hunter"), "{debug}");
+        // A bad entry after it: the error quotes the spec without the password.
+        let err = Chain::parse("https://alice:s3cret@proxy.example,ftp://x.example").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+        let err = Chain::parse("https://alice:s3cret@proxy.example/?token=t2").unwrap_err();
+        assert!(!err.contains("s3cret") && !err.contains("t2"), "{err}");
     }
 
     #[test]

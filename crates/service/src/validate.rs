@@ -17,11 +17,11 @@ pub(crate) fn info_of(module: &ModulePath, body: &[u8]) -> Result<Version, Strin
     gomod::revinfo::check_of(module, body)
 }
 
-/// `.mod`: UTF-8 text that parses as a dependency's go.mod, as the go command reads one (a
-/// client would refuse anything else). Its bytes are hashed by clients, so it is stored exactly
-/// as received.
-pub(crate) fn go_mod(body: &[u8]) -> Result<(), String> {
-    gomod::modfile::check_dependency_go_mod(body)
+/// `.mod`: UTF-8 text that parses as a dependency's go.mod, with a `module` line declaring a
+/// path of `module`'s major version, as the go command reads one (a client would refuse
+/// anything else). Its bytes are hashed by clients, so it is stored exactly as received.
+pub(crate) fn go_mod(module: &ModulePath, body: &[u8]) -> Result<(), String> {
+    gomod::modfile::check_module_go_mod(module, body)
 }
 
 /// `@v/list`: keeps the canonical, non-pseudo versions (first field of each line), in upstream
@@ -56,8 +56,9 @@ mod tests {
 
     #[test]
     fn go_mod_must_be_text() {
-        assert!(go_mod(b"module example.com/m\n").is_ok());
-        assert!(go_mod(&[0xff, 0xfe]).is_err());
+        let m = ModulePath::parse("example.com/m").unwrap();
+        assert!(go_mod(&m, b"module example.com/m\n").is_ok());
+        assert!(go_mod(&m, &[0xff, 0xfe]).is_err());
     }
 
     #[test]

@@ -16,9 +16,25 @@
 //! sync fails, `put` reports the error although the new file is already in place (whole, but
 //! perhaps not durable).
 //!
-//! [`FsStorage::open`] deletes leftover temporary files older than [`STALE_TEMP_AGE`] (one hour).
-//! It does not delete younger ones because several replicas may share one root (a network
-//! filesystem volume) and a younger file may be another replica's save in progress.
+//! Crash leftovers: every open store holds an exclusive `flock` on an *owner file*
+//! (`.owners/owner-<id>.lock`) for as long as it lives, and names its temporary files after that
+//! owner (`<id>-<n>.tmp`). [`FsStorage::open`] deletes the temporary files of every owner whose
+//! lock it can take — a process that died (SIGKILL, a crash, a container restart) holds no lock,
+//! so its files cannot be in use — together with its owner file. Owner files appear only once
+//! locked (they are created under another name, locked, then renamed), so a starting process
+//! never mistakes another's new owner file for a dead one. The locks are per open file
+//! description, so they hold across PID namespaces (containers sharing a volume) and, on NFS,
+//! are kept by the server. Temporary files of no known owner (older versions) are deleted once
+//! older than [`STALE_TEMP_AGE`] (one hour).
+//!
+//! # Damage on disk
+//! With [`FsOptions::verify_size_on_read`] (the default), a save records the object's length in
+//! an extended attribute of its file (`user.gomodproxy.size`), and every read compares it with
+//! the file's size before the first byte is sent: a file truncated or extended after it was
+//! stored is [`StorageError::Corrupt`], never a 200 with the wrong bytes. On a filesystem without
+//! user extended attributes the length is not recorded (a warning at open says so) and reads are
+//! not checked. Content damage of the same length is what `gomodproxy verify` finds (it
+//! re-hashes every zip).
 //!
 //! # Reads
 //! `get` opens the file and takes the size from the same open descriptor, so a concurrent
@@ -78,24 +94,85 @@ fn backend(op: &'static str, path: &Path, source: io::Error) -> StorageError {
     )
 }
 
+/// Name of the directory under the root that holds the owner files of open stores.
+pub const OWNERS_DIR: &str = ".owners";
+
+/// Name of the extended attribute that records an object's length.
+const SIZE_XATTR: &str = "user.gomodproxy.size";
+
+/// Settings of [`FsStorage::open_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FsOptions {
+    /// Record each object's length at save time and check it on every read (see the crate
+    /// docs). Default on.
+    pub verify_size_on_read: bool,
+}
+
+impl Default for FsOptions {
+    fn default() -> Self {
+        FsOptions {
+            verify_size_on_read: true,
+        }
+    }
+}
+
+/// This store's claim on its temporary files: the owner file, locked for the store's life.
+#[derive(Debug)]
+struct Owner {
+    id: String,
+    /// Holds the flock; closing it (drop, or the process dying) releases it.
+    _lock: std::fs::File,
+    path: PathBuf,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // Our temporary files are gone by now (each removes itself); the owner file goes too.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// A [`Storage`] in a directory of the local (or a shared) filesystem. See the crate docs.
 #[derive(Debug, Clone)]
 pub struct FsStorage {
     root: PathBuf,
     tmp: PathBuf,
+    owners: PathBuf,
+    owner: std::sync::Arc<Owner>,
+    options: FsOptions,
 }
 
 impl FsStorage {
+    /// [`FsStorage::open_with`] with the default options.
+    pub fn open(root: impl Into<PathBuf>) -> Result<FsStorage> {
+        FsStorage::open_with(root, FsOptions::default())
+    }
+
     /// Opens (creating if needed) a store rooted at `root`, with its `.tmp` directory, and deletes
-    /// temporary files left there more than [`STALE_TEMP_AGE`] ago by crashed saves.
+    /// the temporary files of crashed processes (see the crate docs).
     ///
     /// This does blocking filesystem calls: call it at startup, or from `spawn_blocking`.
-    pub fn open(root: impl Into<PathBuf>) -> Result<FsStorage> {
+    pub fn open_with(root: impl Into<PathBuf>, options: FsOptions) -> Result<FsStorage> {
         let root = root.into();
         let tmp = root.join(TEMP_DIR);
         std::fs::create_dir_all(&tmp).map_err(|e| backend("create directory", &tmp, e))?;
-        let store = FsStorage { root, tmp };
+        let owners = root.join(OWNERS_DIR);
+        std::fs::create_dir_all(&owners).map_err(|e| backend("create directory", &owners, e))?;
+        let owner = std::sync::Arc::new(claim_owner(&owners)?);
+        let store = FsStorage {
+            root,
+            tmp,
+            owners,
+            owner,
+            options,
+        };
         store.remove_stale_temp_files();
+        if options.verify_size_on_read && !xattrs_supported(&store.tmp) {
+            tracing::warn!(
+                root = %store.root.display(),
+                "this filesystem has no user extended attributes: object lengths are not recorded, so reads cannot be checked against them (storage.fs.verify_size_on_read)"
+            );
+        }
         Ok(store)
     }
 
@@ -112,48 +189,94 @@ impl FsStorage {
         path
     }
 
+    /// Deletes the temporary files of dead owners, and of no known owner once stale.
     fn remove_stale_temp_files(&self) {
-        let entries = match std::fs::read_dir(&self.tmp) {
-            Ok(entries) => entries,
+        let read = |dir: &Path| match std::fs::read_dir(dir) {
+            Ok(entries) => entries.flatten().collect::<Vec<_>>(),
             Err(e) => {
-                tracing::warn!(dir = %self.tmp.display(), error = %e, "cannot read the temporary directory");
-                return;
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot read a directory of the store");
+                Vec::new()
             }
         };
+        let entries = read(&self.tmp);
+        // Owners whose lock we could take: dead. Their lock stays held (by us) until their
+        // files are gone, so no one else sweeps them at the same time.
+        let mut dead: Vec<(String, std::fs::File, PathBuf)> = Vec::new();
+        let mut live: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for entry in &read(&self.owners) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(CLAIM_PREFIX) {
+                // A claim that never became an owner file (a crash in between): unlocked.
+                let path = entry.path();
+                if std::fs::File::open(&path).is_ok_and(|f| try_lock(&f)) {
+                    let _ = std::fs::remove_file(&path);
+                }
+                continue;
+            }
+            let Some(id) = name
+                .strip_prefix(OWNER_PREFIX)
+                .and_then(|n| n.strip_suffix(OWNER_SUFFIX))
+            else {
+                continue;
+            };
+            if id == self.owner.id {
+                live.insert(id.to_string());
+                continue;
+            }
+            let path = entry.path();
+            match std::fs::File::open(&path) {
+                Ok(file) if try_lock(&file) => dead.push((id.to_string(), file, path)),
+                Ok(_) => {
+                    live.insert(id.to_string());
+                }
+                Err(_) => {}
+            }
+        }
         let now = SystemTime::now();
-        for entry in entries.flatten() {
+        let mut removed = 0usize;
+        for entry in &entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
             let Ok(meta) = entry.metadata() else { continue };
-            let age = meta
-                .modified()
-                .ok()
-                .and_then(|m| now.duration_since(m).ok());
-            if meta.is_file() && age.is_some_and(|age| age > STALE_TEMP_AGE) {
+            if !meta.is_file() {
+                continue;
+            }
+            let owner = name.split_once('-').map(|(id, _)| id);
+            let remove = match owner {
+                Some(id) if dead.iter().any(|(d, _, _)| d == id) => true,
+                Some(id) if live.contains(id) => false,
+                // No owner file: an older version's name, or an owner gone long ago.
+                _ => meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok())
+                    .is_some_and(|age| age > STALE_TEMP_AGE),
+            };
+            if remove {
                 match std::fs::remove_file(&path) {
-                    Ok(()) => {
-                        tracing::info!(file = %path.display(), "removed a stale temporary file")
-                    }
+                    Ok(()) => removed += 1,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => {
-                        tracing::warn!(file = %path.display(), error = %e, "cannot remove a stale temporary file")
+                        tracing::warn!(file = %path.display(), error = %e, "cannot remove a leftover temporary file")
                     }
                 }
             }
         }
+        for (_, file, path) in dead {
+            let _ = std::fs::remove_file(&path);
+            drop(file);
+        }
+        if removed > 0 {
+            tracing::info!(dir = %self.tmp.display(), files = removed, "removed temporary files of crashed saves");
+        }
     }
 
-    /// Creates a new, uniquely named temporary file.
+    /// Creates a new, uniquely named temporary file, named after this store's owner.
     async fn create_temp(&self) -> Result<(tokio::fs::File, TempFile)> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
         loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = self
-                .tmp
-                .join(format!("{}-{nanos}-{n}.tmp", std::process::id()));
+            let path = self.tmp.join(format!("{}-{n}.tmp", self.owner.id));
             // `create_new` makes a name collision (another replica on a shared volume with the
             // same pid) an error we retry instead of two saves sharing one file.
             match tokio::fs::OpenOptions::new()
@@ -198,6 +321,119 @@ impl Drop for TempFile {
             }
         }
     }
+}
+
+const OWNER_PREFIX: &str = "owner-";
+const CLAIM_PREFIX: &str = "claim-";
+const OWNER_SUFFIX: &str = ".lock";
+
+/// A fresh owner id: pid, time and a counter, in hex, with no `-` (temporary file names split
+/// at the first `-`).
+fn owner_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!(
+        "o{:x}x{:x}x{:x}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates and locks this store's owner file in `dir`; it gets its final name only once locked.
+fn claim_owner(dir: &Path) -> Result<Owner> {
+    loop {
+        let id = owner_id();
+        let staging = dir.join(format!("{CLAIM_PREFIX}{id}"));
+        let file = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staging)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(backend("create owner file", &staging, e)),
+        };
+        if !try_lock(&file) {
+            let _ = std::fs::remove_file(&staging);
+            return Err(backend(
+                "lock owner file",
+                &staging,
+                io::Error::other("a fresh file is locked by someone else"),
+            ));
+        }
+        let path = dir.join(format!("{OWNER_PREFIX}{id}{OWNER_SUFFIX}"));
+        std::fs::rename(&staging, &path).map_err(|e| backend("rename owner file", &path, e))?;
+        return Ok(Owner {
+            id,
+            _lock: file,
+            path,
+        });
+    }
+}
+
+/// Takes an exclusive `flock` without waiting; false if someone holds it.
+fn try_lock(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on an open descriptor.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Whether `dir`'s filesystem takes user extended attributes.
+fn xattrs_supported(dir: &Path) -> bool {
+    let probe = dir.join(format!("xattr-probe-{}", owner_id()));
+    let supported = std::fs::File::create(&probe)
+        .map(|f| set_recorded_size(&f, 0).is_ok())
+        .unwrap_or(false);
+    let _ = std::fs::remove_file(&probe);
+    supported
+}
+
+fn xattr_name() -> std::ffi::CString {
+    std::ffi::CString::new(SIZE_XATTR).unwrap_or_default()
+}
+
+/// Records `size` on the file.
+fn set_recorded_size(file: &impl std::os::fd::AsRawFd, size: u64) -> io::Result<()> {
+    let value = size.to_string();
+    let name = xattr_name();
+    // SAFETY: a valid descriptor, NUL-terminated name, and a buffer of the given length.
+    let rc = unsafe {
+        libc::fsetxattr(
+            file.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The recorded size of the file, if one was recorded.
+fn recorded_size(file: &impl std::os::fd::AsRawFd) -> Option<u64> {
+    let name = xattr_name();
+    let mut buf = [0u8; 32];
+    // SAFETY: a valid descriptor, NUL-terminated name, and a buffer of the given length.
+    let n = unsafe {
+        libc::fgetxattr(
+            file.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n <= 0 {
+        return None;
+    }
+    std::str::from_utf8(&buf[..n as usize]).ok()?.parse().ok()
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -299,6 +535,10 @@ impl Storage for FsStorage {
             .await
             .map_err(|e| backend("write", temp.path(), e))?;
         let file = writer.into_inner();
+        if self.options.verify_size_on_read {
+            // Best effort: a filesystem without user xattrs stores the object unrecorded.
+            let _ = set_recorded_size(&file, written);
+        }
         file.sync_all()
             .await
             .map_err(|e| backend("sync", temp.path(), e))?;
@@ -339,6 +579,19 @@ impl Storage for FsStorage {
         .map_err(|e| backend("open", &path, io::Error::other(e)))?;
         let (file, md) = opened.map_err(|e| not_found_or(key, "open", &path, e))?;
         let meta = meta_of(&path, &md)?;
+        if self.options.verify_size_on_read
+            && let Some(recorded) = recorded_size(&file)
+            && recorded != meta.size
+        {
+            tracing::error!(file = %path.display(), recorded, size = meta.size, "a stored file changed size after it was saved");
+            return Err(StorageError::Corrupt {
+                key: key.path(),
+                reason: format!(
+                    "its file has {} bytes but {recorded} were stored (damaged on disk; run gomodproxy verify)",
+                    meta.size
+                ),
+            });
+        }
         let body = file_body(file, meta.size, path.display().to_string());
         Ok(GetResult { meta, body })
     }
@@ -380,6 +633,11 @@ impl Storage for FsStorage {
     async fn check(&self) -> Result<()> {
         let (mut file, temp) = self.create_temp().await?;
         file.write_all(PROBE)
+            .await
+            .map_err(|e| backend("write", temp.path(), e))?;
+        // tokio's write only hands the bytes to a blocking thread: its error (ENOSPC) comes
+        // back from the flush, and sync_all would lose it.
+        file.flush()
             .await
             .map_err(|e| backend("write", temp.path(), e))?;
         file.sync_all()

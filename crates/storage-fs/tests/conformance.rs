@@ -301,3 +301,117 @@ async fn check_leaves_no_probe_behind() {
     assert_eq!(temp_files(dir.path()), Vec::<String>::new());
     assert!(list_all(&store).await.is_empty());
 }
+
+#[tokio::test]
+async fn temp_files_of_dead_processes_are_swept_at_start() {
+    // Issue 9: after kill -9, temporary files stayed for an hour and piled up across crashes.
+    use gomodproxy_storage_fs::OWNERS_DIR;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let live = FsStorage::open(root).unwrap();
+    let owners = |root: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(root.join(OWNERS_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let live_owner = owners(root)[0].clone();
+    let live_id = live_owner
+        .strip_prefix("owner-")
+        .and_then(|n| n.strip_suffix(".lock"))
+        .unwrap()
+        .to_string();
+    // What a killed process leaves: its owner file (no one holds its lock any more) and young
+    // temporary files named after it.
+    std::fs::write(root.join(OWNERS_DIR).join("owner-odead.lock"), b"").unwrap();
+    std::fs::write(root.join(TEMP_DIR).join("odead-0.tmp"), b"partial").unwrap();
+    std::fs::write(root.join(TEMP_DIR).join("odead-1.tmp"), b"partial").unwrap();
+    // A save in progress of the live store, and a leftover of no known owner.
+    std::fs::write(
+        root.join(TEMP_DIR).join(format!("{live_id}-9.tmp")),
+        b"in progress",
+    )
+    .unwrap();
+    std::fs::write(root.join(TEMP_DIR).join("4242-1-0.tmp"), b"unknown").unwrap();
+
+    let second = FsStorage::open(root).unwrap();
+    let mut left = temp_files(root);
+    left.sort();
+    assert_eq!(
+        left,
+        vec!["4242-1-0.tmp".to_string(), format!("{live_id}-9.tmp")]
+    );
+    let now = owners(root);
+    assert!(!now.contains(&"owner-odead.lock".to_string()), "{now:?}");
+    assert!(now.contains(&live_owner), "{now:?}");
+    assert_eq!(now.len(), 2, "the live store and the second one: {now:?}");
+    // Closed cleanly, a store leaves no owner file behind.
+    drop(second);
+    drop(live);
+    assert_eq!(owners(root), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_file_changed_on_disk_is_damaged_not_served() {
+    // Issue 9: a stored zip corrupted on disk was served with 200.
+    use gomodproxy_storage_fs::FsOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStorage::open(dir.path()).unwrap();
+    let k = key("example.com/m", "v1.0.0", ArtifactKind::Zip);
+    store
+        .put_bytes(&k, Bytes::from(vec![7u8; 10_000]))
+        .await
+        .unwrap();
+    let file = dir.path().join(k.path());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(4_000)
+        .unwrap();
+    match store.get(&k).await {
+        Err(StorageError::Corrupt { key, reason }) => {
+            assert_eq!(key, k.path());
+            assert!(
+                reason.contains("4000") && reason.contains("10000"),
+                "{reason}"
+            );
+            assert!(!reason.contains(dir.path().to_str().unwrap()), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {:?}", other.map(|g| g.meta)),
+    }
+    // Extended is damage too.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(12_000)
+        .unwrap();
+    assert!(matches!(
+        store.get(&k).await,
+        Err(StorageError::Corrupt { .. })
+    ));
+    // A new save replaces the damaged copy.
+    store
+        .put_bytes(&k, Bytes::from(vec![1u8; 5]))
+        .await
+        .unwrap();
+    assert_eq!(store.get_bytes(&k, 100).await.unwrap().1.len(), 5);
+    // The check can be turned off.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(3)
+        .unwrap();
+    let unchecked = FsStorage::open_with(
+        dir.path(),
+        FsOptions {
+            verify_size_on_read: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(unchecked.get_bytes(&k, 100).await.unwrap().1.len(), 3);
+}

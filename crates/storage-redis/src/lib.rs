@@ -182,7 +182,7 @@ impl Default for RedisOptions {
 impl fmt::Debug for RedisOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisOptions")
-            .field("url", &redact_url(&self.url))
+            .field("url", &gomodproxy_redact::url(&self.url))
             .field("key_prefix", &self.key_prefix)
             .field("chunk_size", &self.chunk_size)
             .field("connect_timeout", &self.connect_timeout)
@@ -224,49 +224,6 @@ impl RedisOptions {
         }
         Ok(())
     }
-}
-
-/// `url` with any password replaced by `***`, for logs and errors.
-///
-/// Covers the userinfo of `redis://user:password@host` (and `redis://:password@host`) and
-/// `pass`/`password` query parameters (`redis+unix:///sock?pass=…`).
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (Some(scheme), rest),
-        None => (None, url),
-    };
-    let (before_query, query) = match rest.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (rest, None),
-    };
-    let authority_end = before_query.find('/').unwrap_or(before_query.len());
-    let (authority, path) = before_query.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{user}:***@{host}"),
-            None => format!("{userinfo}@{host}"),
-        },
-        None => authority.to_string(),
-    };
-    let mut out = String::with_capacity(url.len());
-    if let Some(scheme) = scheme {
-        out.push_str(scheme);
-        out.push_str("://");
-    }
-    out.push_str(&authority);
-    out.push_str(path);
-    if let Some(query) = query {
-        out.push('?');
-        let params: Vec<String> = query
-            .split('&')
-            .map(|param| match param.split_once('=') {
-                Some((name, _)) if matches!(name, "pass" | "password") => format!("{name}=***"),
-                _ => param.to_string(),
-            })
-            .collect();
-        out.push_str(&params.join("&"));
-    }
-    out
 }
 
 /// A failed Redis operation, with what was being done and on which server.
@@ -875,7 +832,7 @@ impl RedisStorage {
     /// options are invalid, the URL cannot be parsed, or the server cannot be reached within
     /// about two [`RedisOptions::connect_timeout`]s.
     pub async fn open(options: RedisOptions) -> Result<RedisStorage> {
-        let url = redact_url(&options.url);
+        let url = gomodproxy_redact::url(&options.url);
         let open_error = |message: String| {
             StorageError::backend(
                 STORE,
@@ -1262,33 +1219,6 @@ fn checked_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        let cases = [
-            (
-                "redis://user:s3cret@example.com:6380/2",
-                "redis://user:***@example.com:6380/2",
-            ),
-            (
-                "redis://:s3cret@127.0.0.1:6379/0",
-                "redis://:***@127.0.0.1:6379/0",
-            ),
-            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-            ("redis://user@host", "redis://user@host"),
-            (
-                "redis+unix:///run/redis.sock?db=1&pass=s3cret",
-                "redis+unix:///run/redis.sock?db=1&pass=***",
-            ),
-            (
-                "redis://a:b:c@host/0?password=x",
-                "redis://a:***@host/0?password=***",
-            ),
-        ];
-        for (url, want) in cases {
-            assert_eq!(redact_url(url), want, "{url}");
-        }
-    }
 
     #[test]
     fn options_debug_hides_the_password() {

@@ -153,6 +153,10 @@ pub struct SledOptions {
     /// bounds how long the removal of cleanup records stays unsynced. Default `Some(500)`
     /// (sled's default).
     pub flush_every_ms: Option<u64>,
+    /// Compare a body file's size with the size its manifest recorded on every read, before
+    /// the first byte is sent: a truncated or extended file is [`StorageError::Corrupt`]
+    /// instead of a short answer. Default on.
+    pub verify_size_on_read: bool,
 }
 
 impl Default for SledOptions {
@@ -161,6 +165,7 @@ impl Default for SledOptions {
             path: PathBuf::from("./data/sled"),
             cache_capacity_bytes: 64 * MIB,
             flush_every_ms: Some(500),
+            verify_size_on_read: true,
         }
     }
 }
@@ -182,6 +187,9 @@ enum SledError {
     },
     #[error("{what}: the store is damaged: {problem}")]
     Damaged { what: String, problem: String },
+    /// A body file whose size is not the manifest's: reported as [`StorageError::Corrupt`].
+    #[error("stored {key} is damaged: {problem}")]
+    BodySize { key: String, problem: String },
     #[error("{op} {what}: {problem}")]
     Refused {
         op: &'static str,
@@ -192,7 +200,13 @@ enum SledError {
 
 impl From<SledError> for StorageError {
     fn from(e: SledError) -> Self {
-        StorageError::backend("sled", e)
+        match e {
+            SledError::BodySize { key, problem } => StorageError::Corrupt {
+                key,
+                reason: problem,
+            },
+            e => StorageError::backend("sled", e),
+        }
     }
 }
 
@@ -385,6 +399,8 @@ struct Inner {
     /// exclusively while a body file is unlinked, so no reader finds a manifest whose file is
     /// already gone.
     files: RwLock<()>,
+    /// [`SledOptions::verify_size_on_read`].
+    verify_size_on_read: bool,
 }
 
 impl Inner {
@@ -427,15 +443,15 @@ impl Inner {
                     .metadata()
                     .map_err(|e| io_error("stat body file", &file_path, e))?
                     .len();
-                if len != manifest.size {
-                    return Err(damaged(
-                        &format!("object {path}"),
-                        format!(
-                            "its body file {} has {len} bytes, expected {}",
-                            file_path.display(),
+                if self.verify_size_on_read && len != manifest.size {
+                    tracing::error!(file = %file_path.display(), size = len, recorded = manifest.size, "a body file changed size after it was saved");
+                    return Err(SledError::BodySize {
+                        key: path.to_string(),
+                        problem: format!(
+                            "its body file has {len} bytes, but {} were stored (damaged on disk; run gomodproxy verify)",
                             manifest.size
                         ),
-                    ));
+                    });
                 }
                 Found::File(file)
             }
@@ -799,6 +815,7 @@ impl SledStorage {
             path,
             cache_capacity_bytes,
             flush_every_ms,
+            verify_size_on_read,
         } = options;
         let db_name = format!("sled store {}", path.display());
         if cache_capacity_bytes == 0 {
@@ -845,6 +862,7 @@ impl SledStorage {
             objects: open_tree(OBJECTS_TREE)?,
             unreferenced: open_tree(UNREFERENCED_TREE)?,
             files: RwLock::new(()),
+            verify_size_on_read,
             db,
             bodies,
             root: path,

@@ -176,6 +176,15 @@ pub enum StorageError {
         /// Why it is invalid.
         reason: String,
     },
+    /// The stored object is damaged (its recorded length or checksum does not match what is
+    /// on disk); nothing of it was served.
+    #[error("stored {key} is damaged: {reason}")]
+    Corrupt {
+        /// The key's path.
+        key: String,
+        /// What does not match.
+        reason: String,
+    },
     /// The store failed or is unreachable.
     #[error("{store} storage error: {source}")]
     Backend {

@@ -8,4 +8,5 @@ mod gomodcache;
 mod offline;
 mod roundtrip;
 mod tamper;
+mod unproven;
 mod verify;

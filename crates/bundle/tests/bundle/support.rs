@@ -351,6 +351,7 @@ pub fn sled_store(dir: &Path) -> Arc<SledStorage> {
             path: dir.to_path_buf(),
             cache_capacity_bytes: 8 << 20,
             flush_every_ms: None,
+            ..SledOptions::default()
         })
         .unwrap(),
     )

@@ -75,7 +75,13 @@ async fn corrupted_files_in_an_fs_store_are_found() {
             .reason
             .clone()
     };
-    assert!(why("example.com/a/@v/v1.0.0.zip").contains("invalid module zip"));
+    // Truncated in place: the store's recorded length finds it before the zip is even read
+    // (issue 9: a damaged file is never served as if whole).
+    assert!(
+        why("example.com/a/@v/v1.0.0.zip").contains("damaged"),
+        "{}",
+        why("example.com/a/@v/v1.0.0.zip")
+    );
     assert!(why("example.com/a/@v/v1.1.0.zip").contains(&other));
     assert!(why("github.com/!upper/m/@v/v1.0.0.mod").contains("checksum database"));
 

@@ -194,7 +194,45 @@ async fn concurrent_failures_are_shared_too() {
 }
 
 #[tokio::test]
-async fn a_cancelled_request_does_not_cancel_the_fetch() {
+async fn a_fetch_no_client_waits_for_is_cancelled() {
+    // Issue 9: work nobody waits for is work an attacker can pile up by dropping requests.
+    let up = Upstream::start().await;
+    let zip = good_zip(M, V);
+    up.set(
+        "example.com/m/@v/v1.0.0.zip",
+        [
+            Reply::Delay(
+                std::time::Duration::from_millis(300),
+                Box::new(Reply::Ok(zip.clone())),
+            ),
+            Reply::Ok(zip.clone()),
+        ],
+    );
+    let storage = Arc::new(InMemory::new());
+    let svc = service(&storage, config(&up.url));
+    let svc2 = svc.clone();
+    let client = tokio::spawn(async move { svc2.zip(&module(M), &version(V)).await.map(|_| ()) });
+    while up.hits("example.com/m/@v/v1.0.0.zip") == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    client.abort();
+    // Past the moment the upstream answers: the cancelled fetch stored nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        stored(&storage).await.is_empty(),
+        "{:?}",
+        stored(&storage).await
+    );
+    // The next request fetches afresh.
+    assert_eq!(
+        body(svc.zip(&module(M), &version(V)).await.unwrap()).await,
+        zip
+    );
+    assert_eq!(up.hits("example.com/m/@v/v1.0.0.zip"), 2);
+}
+
+#[tokio::test]
+async fn a_fetch_goes_on_while_any_client_waits() {
     let up = Upstream::start().await;
     let zip = good_zip(M, V);
     up.set(
@@ -206,23 +244,12 @@ async fn a_cancelled_request_does_not_cancel_the_fetch() {
     );
     let storage = Arc::new(InMemory::new());
     let svc = service(&storage, config(&up.url));
-    let svc2 = svc.clone();
-    let client = tokio::spawn(async move { svc2.zip(&module(M), &version(V)).await.map(|_| ()) });
+    let (a, b) = (svc.clone(), svc.clone());
+    let leaving = tokio::spawn(async move { a.zip(&module(M), &version(V)).await.map(|_| ()) });
+    let staying = tokio::spawn(async move { b.zip(&module(M), &version(V)).await.map(|a| a.size) });
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    client.abort();
-    // The fetch finishes and stores the zip although its only client went away.
-    let key = Key::artifact(&module(M), &version(V), ArtifactKind::Zip);
-    for _ in 0..100 {
-        if has(&storage, &key).await {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(has(&storage, &key).await);
-    assert_eq!(
-        body(svc.zip(&module(M), &version(V)).await.unwrap()).await,
-        zip
-    );
+    leaving.abort();
+    assert_eq!(staying.await.unwrap().unwrap(), zip.len() as u64);
     assert_eq!(up.hits("example.com/m/@v/v1.0.0.zip"), 1);
 }
 
@@ -249,6 +276,7 @@ async fn queries_are_passed_through_and_never_stored() {
         assert!(!answer.immutable);
         assert_eq!(body(answer).await, info_json(pseudo));
     }
+    // The support config turns the short query cache off: each query goes upstream.
     assert_eq!(up.hits("example.com/m/@v/master.info"), 2);
     // Upper case in a query is escaped like everything else in the path.
     svc.info(&m, &VersionQuery::Query("Main".into()))
@@ -278,7 +306,25 @@ async fn queries_are_passed_through_and_never_stored() {
 }
 
 #[tokio::test]
-async fn redirects_are_followed() {
+async fn redirects_are_followed_on_the_same_host() {
+    let up = Upstream::start().await;
+    up.set(
+        "elsewhere/m.mod",
+        [Reply::Ok("module example.com/m\n".into())],
+    );
+    up.set(
+        "example.com/m/@v/v1.0.0.mod",
+        [Reply::Redirect(format!("{}/elsewhere/m.mod", up.url))],
+    );
+    let storage = Arc::new(InMemory::new());
+    let svc = service(&storage, config(&up.url));
+    let answer = svc.go_mod(&module(M), &version(V)).await.unwrap();
+    assert_eq!(body(answer).await, "module example.com/m\n");
+}
+
+#[tokio::test]
+async fn redirects_to_another_host_are_refused() {
+    // Issue 9: a 302 to another port was followed and its answer stored.
     let target = Upstream::start().await;
     target.set(
         "elsewhere/m.mod",
@@ -291,8 +337,10 @@ async fn redirects_are_followed() {
     );
     let storage = Arc::new(InMemory::new());
     let svc = service(&storage, config(&up.url));
-    let answer = svc.go_mod(&module(M), &version(V)).await.unwrap();
-    assert_eq!(body(answer).await, "module example.com/m\n");
+    let msg = assert_err!(svc.go_mod(&module(M), &version(V)).await, BadUpstream);
+    assert!(msg.contains("refusing a redirect"), "{msg}");
+    assert_eq!(target.total_hits(), 0);
+    assert!(stored(&storage).await.is_empty());
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod support;
 mod artifacts;
 mod chain;
 mod faults;
+mod hardening;
 mod mutable;
 mod offline;
 mod storage_errors;

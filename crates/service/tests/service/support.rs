@@ -35,6 +35,8 @@ pub enum Reply {
     Stall { body: Bytes, claimed: u64 },
     /// Waits, then does the inner reply.
     Delay(Duration, Box<Reply>),
+    /// 200 announcing the body's length, then one byte every `every`.
+    Drip { body: Bytes, every: Duration },
 }
 
 #[derive(Default)]
@@ -42,6 +44,8 @@ struct State {
     /// Replies per path; the last one repeats, earlier ones are used once each.
     replies: HashMap<String, VecDeque<Reply>>,
     hits: HashMap<String, usize>,
+    /// Request heads, in arrival order.
+    heads: Vec<String>,
 }
 
 /// A hand-rolled HTTP/1.1 upstream that counts requests per path and can misbehave.
@@ -89,6 +93,11 @@ impl Upstream {
     pub fn total_hits(&self) -> usize {
         self.state.lock().unwrap().hits.values().sum()
     }
+
+    /// The request heads seen (request line and headers), in arrival order.
+    pub fn heads(&self) -> Vec<String> {
+        self.state.lock().unwrap().heads.clone()
+    }
 }
 
 async fn serve(mut conn: TcpStream, state: Arc<Mutex<State>>) {
@@ -104,6 +113,7 @@ async fn serve(mut conn: TcpStream, state: Arc<Mutex<State>>) {
     let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
     let reply = {
         let mut state = state.lock().unwrap();
+        state.heads.push(head.clone());
         *state.hits.entry(path.clone()).or_default() += 1;
         match state.replies.get_mut(&path) {
             Some(queue) if queue.len() > 1 => queue.pop_front().unwrap(),
@@ -168,6 +178,16 @@ async fn respond(conn: &mut TcpStream, reply: Reply) {
             out.extend_from_slice(&body);
             let _ = conn.write_all(&out).await;
             tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        }
+        Reply::Drip { body, every } => {
+            let _ = conn.write_all(&head("200 OK", body.len() as u64)).await;
+            for byte in body.iter() {
+                tokio::time::sleep(every).await;
+                if conn.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+            }
             Ok(())
         }
         Reply::Delay(..) => unreachable!(),
@@ -247,6 +267,9 @@ pub fn config(upstream: &str) -> ServiceConfig {
         retry_backoff: Duration::from_millis(10),
         // These upstreams have no checksum database; verification has tests of its own.
         verify: false,
+        // Tests make a path fail and then succeed; the caches have tests of their own.
+        negative_ttl: Duration::ZERO,
+        query_ttl: Duration::ZERO,
         ..ServiceConfig::default()
     }
 }
