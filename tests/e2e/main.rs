@@ -13,6 +13,7 @@ mod dedup;
 mod direct;
 mod e2e_go;
 mod faults;
+mod hardening;
 mod harness_selftest;
 mod offline;
 mod sumdb_harness;

@@ -56,6 +56,9 @@ pub fn proxy_binary() -> PathBuf {
 pub struct ProxyConfig {
     /// `GOMODPROXY_*` variables (without the listen address, which is chosen per start).
     pub env: BTreeMap<String, String>,
+    /// A command the binary runs under (`unshare … sh script`): the binary and its arguments
+    /// are appended to it. Empty: the binary runs directly.
+    pub wrapper: Vec<String>,
 }
 
 impl ProxyConfig {
@@ -77,7 +80,16 @@ impl ProxyConfig {
             "GOMODPROXY_LOG__LEVEL".into(),
             "info,gomodproxy=debug".into(),
         );
-        ProxyConfig { env }
+        ProxyConfig {
+            env,
+            wrapper: Vec::new(),
+        }
+    }
+
+    /// Runs `serve` under `wrapper` (a command that ends by running its arguments).
+    pub fn wrapped(mut self, wrapper: &[&str]) -> Self {
+        self.wrapper = wrapper.iter().map(|s| s.to_string()).collect();
+        self
     }
 
     /// Sets one variable (`key` without the `GOMODPROXY_` prefix, e.g. `FETCH__MAX_ZIP_SIZE`).
@@ -224,7 +236,14 @@ impl Proxy {
             self.logs.push(log.clone());
             let stderr = std::fs::File::create(&log).expect("create proxy log");
             let stdout = stderr.try_clone().expect("dup log");
-            let mut cmd = Command::new(&bin);
+            let mut cmd = match self.config.wrapper.split_first() {
+                Some((program, args)) => {
+                    let mut cmd = Command::new(program);
+                    cmd.args(args).arg(&bin);
+                    cmd
+                }
+                None => Command::new(&bin),
+            };
             // A clean environment: nothing from the developer's shell (HTTP_PROXY, a stray
             // GOMODPROXY_* variable) may change what is tested.
             cmd.arg("serve")

@@ -87,24 +87,38 @@ pub struct PrivateRedis {
     dir: PathBuf,
     port: u16,
     child: Option<Child>,
+    password: Option<String>,
 }
 
 impl PrivateRedis {
     /// Starts one on a free port, data in `dir`.
     pub fn start(dir: &Path) -> PrivateRedis {
+        PrivateRedis::start_inner(dir, None)
+    }
+
+    /// Starts one that requires `password` (`requirepass`).
+    pub fn start_with_password(dir: &Path, password: &str) -> PrivateRedis {
+        PrivateRedis::start_inner(dir, Some(password.to_string()))
+    }
+
+    fn start_inner(dir: &Path, password: Option<String>) -> PrivateRedis {
         std::fs::create_dir_all(dir).expect("redis dir");
         let mut server = PrivateRedis {
             dir: dir.to_path_buf(),
             port: free_port(),
             child: None,
+            password,
         };
         server.resume();
         server
     }
 
-    /// `redis://127.0.0.1:PORT/0`.
+    /// `redis://127.0.0.1:PORT/0`, with `:password@` when it has one.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match &self.password {
+            Some(pw) => format!("redis://:{pw}@127.0.0.1:{}/0", self.port),
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+        }
     }
 
     /// Stops it (SIGKILL: an outage, not a shutdown).
@@ -119,7 +133,11 @@ impl PrivateRedis {
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "redis already running");
         let log = std::fs::File::create(self.dir.join("redis.log")).expect("redis log");
-        let child = Command::new("redis-server")
+        let mut cmd = Command::new("redis-server");
+        if let Some(pw) = &self.password {
+            cmd.args(["--requirepass", pw]);
+        }
+        let child = cmd
             .args([
                 "--bind",
                 "127.0.0.1",
@@ -144,10 +162,12 @@ impl PrivateRedis {
         loop {
             if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
                 let mut buf = [0u8; 16];
+                // With a password, "-NOAUTH" also says the server is up.
                 if s.write_all(b"PING\r\n").is_ok()
                     && s.set_read_timeout(Some(Duration::from_millis(500))).is_ok()
-                    && s.read(&mut buf)
-                        .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+                    && s.read(&mut buf).is_ok_and(|n| {
+                        buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH")
+                    })
                 {
                     return;
                 }
