@@ -391,3 +391,85 @@ async fn upstream_credentials_go_as_basic_auth_and_are_never_shown() {
     assert!(heads.iter().all(|h| !h.contains("hunter2")), "{heads:?}");
     assert!(!format!("{svc:?}").contains("hunter2"));
 }
+
+/// InMemory, except that the first read of each zip finds it damaged (what the fs and sled
+/// stores report for a file whose size changed on disk).
+#[derive(Debug)]
+struct DamagedOnce {
+    inner: InMemory,
+    damaged: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+#[async_trait::async_trait]
+impl gomodproxy_storage::Storage for DamagedOnce {
+    async fn put(
+        &self,
+        key: &Key,
+        payload: gomodproxy_storage::PutPayload,
+    ) -> gomodproxy_storage::Result<gomodproxy_storage::ObjectMeta> {
+        self.inner.put(key, payload).await
+    }
+    async fn get(&self, key: &Key) -> gomodproxy_storage::Result<gomodproxy_storage::GetResult> {
+        let path = key.path();
+        if path.ends_with(".zip") && self.damaged.lock().unwrap().insert(path.clone()) {
+            self.inner.get(key).await?;
+            return Err(gomodproxy_storage::StorageError::Corrupt {
+                key: path,
+                reason: "its file has 3 bytes but 300 were stored".into(),
+            });
+        }
+        self.inner.get(key).await
+    }
+    async fn head(&self, key: &Key) -> gomodproxy_storage::Result<gomodproxy_storage::ObjectMeta> {
+        self.inner.head(key).await
+    }
+    async fn delete(&self, key: &Key) -> gomodproxy_storage::Result<()> {
+        self.inner.delete(key).await
+    }
+    fn list(
+        &self,
+        prefix: &gomodproxy_storage::ListPrefix,
+    ) -> futures::stream::BoxStream<'static, gomodproxy_storage::Result<gomodproxy_storage::ListEntry>>
+    {
+        self.inner.list(prefix)
+    }
+    async fn check(&self) -> gomodproxy_storage::Result<()> {
+        self.inner.check().await
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_stored_zip_is_replaced_online_and_refused_offline() {
+    let up = Upstream::start().await;
+    let zip = good_zip(M, V);
+    up.set(ZIP, [Reply::Ok(zip.clone())]);
+    let store = Arc::new(DamagedOnce {
+        inner: InMemory::new(),
+        damaged: Default::default(),
+    });
+    let key = Key::artifact(&module(M), &version(V), ArtifactKind::Zip);
+    store.inner.put_bytes(&key, zip.slice(..3)).await.unwrap();
+    // Online: the damaged copy is dropped and the zip fetched again.
+    let svc = gomodproxy_service::ProxyService::new(store.clone(), config(&up.url)).unwrap();
+    let answer = svc.zip(&module(M), &version(V)).await.unwrap();
+    assert!(answer.fetched);
+    assert_eq!(body(answer).await, zip);
+    assert_eq!(up.hits(ZIP), 1);
+
+    // Offline: a 503 that says what is wrong, no path.
+    let store = Arc::new(DamagedOnce {
+        inner: InMemory::new(),
+        damaged: Default::default(),
+    });
+    store.inner.put_bytes(&key, zip.clone()).await.unwrap();
+    let offline = gomodproxy_service::ProxyService::new(
+        store,
+        ServiceConfig {
+            mode: gomodproxy_service::Mode::Offline,
+            ..config(&up.url)
+        },
+    )
+    .unwrap();
+    let msg = assert_err!(offline.zip(&module(M), &version(V)).await, Storage);
+    assert!(msg.contains("damaged"), "{msg}");
+}
