@@ -295,7 +295,7 @@ impl HttpWarmer {
                 "{url}: {}",
                 reason()
             ))),
-            503 => Err(ServiceError::Storage(format!("{url}: {}", reason()))),
+            503 => Err(ServiceError::local(format!("{url}: {}", reason()))),
             code => Err(ServiceError::BadUpstream(format!(
                 "{url}: {code} {}",
                 reason()

@@ -261,6 +261,8 @@ pub struct Answer {
 /// What went wrong, in terms the HTTP layer maps to a status.
 ///
 /// Every message is one line naming what was asked and what failed, fit to be shown to a client.
+/// A store failure keeps the store's error as its `source` (for logs), while its message says
+/// what failed in words only.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ServiceError {
     /// The request itself is invalid (→ 400).
@@ -275,30 +277,71 @@ pub enum ServiceError {
     /// Upstream did not answer in time (→ 504).
     #[error("{0}")]
     UpstreamTimeout(String),
-    /// The store failed (→ 503). The message says what failed in words; details such as server
-    /// paths go to the log only.
-    #[error("{0}")]
-    Storage(String),
+    /// The store, or the local disk the service spools to, failed (→ 503). The message says what
+    /// failed in words; details such as server paths are in `source` and the log only.
+    #[error("{message}")]
+    Storage {
+        /// What failed, in words: `storage failed for <key>: no space left on device (ENOSPC)`.
+        message: String,
+        /// The store's own error, when a store failed.
+        #[source]
+        source: Option<Arc<StorageError>>,
+    },
     /// A bound on upstream work was reached: too many fetches waiting, or the spool budget in
     /// use (→ 503 with `Retry-After`).
     #[error("{0}")]
     Overloaded(String),
-    /// The configuration is invalid (only from [`ProxyService::new`], never from a request).
-    #[error("{0}")]
-    Config(String),
 }
 
 impl ServiceError {
     /// A store failure as clients see it: what failed, in words. The full error (with server
-    /// paths) is logged here, once.
-    pub(crate) fn storage(key: &Key, err: StorageError) -> Self {
-        ServiceError::Storage(format!("storage failed for {key}: {}", storage_words(&err)))
+    /// paths) is logged here, once, and kept as the source.
+    pub fn storage(key: &Key, err: StorageError) -> Self {
+        ServiceError::storage_doing(&format!("for {key}"), err)
     }
 
-    /// Like [`ServiceError::storage`], for a failure that names no single key.
-    pub(crate) fn storage_doing(what: &str, err: StorageError) -> Self {
-        ServiceError::Storage(format!("storage failed {what}: {}", storage_words(&err)))
+    /// Like [`ServiceError::storage`], for a failure that names no single key (`what` follows
+    /// "storage failed": `listing example.com/m`).
+    pub fn storage_doing(what: &str, err: StorageError) -> Self {
+        ServiceError::Storage {
+            message: format!("storage failed {what}: {}", storage_words(&err)),
+            source: Some(Arc::new(err)),
+        }
     }
+
+    /// A local failure that is not a store's error (the spool file, a body read): `message`
+    /// must already be words without paths.
+    pub fn local(message: impl Into<String>) -> Self {
+        ServiceError::Storage {
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+/// Why [`ProxyService::new`] cannot build the service: the configuration it was given is
+/// inconsistent, or the HTTP client cannot be built. Never a per-request error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceInitError {
+    /// The upstream chain does not parse.
+    #[error("{0}")]
+    Upstream(String),
+    /// Online mode with an empty chain.
+    #[error("online mode needs at least one upstream (set upstream, or use offline mode)")]
+    NoUpstream,
+    /// A checksum database entry is invalid, or `verify` is on without one.
+    #[error("{0}")]
+    Sumdb(String),
+    /// `spool_dir` is set but not a directory.
+    #[error("spool_dir {} is not a directory", .0.display())]
+    SpoolDir(PathBuf),
+    /// A `private` pattern is malformed.
+    #[error("private pattern {0:?} is malformed")]
+    PrivatePattern(String),
+    /// The HTTP client could not be built.
+    #[error("{0}")]
+    HttpClient(String),
 }
 
 /// What a storage error means, without paths or backend internals (those are logged).
@@ -422,10 +465,11 @@ impl fmt::Debug for Inner {
 }
 
 impl ProxyService {
-    /// Builds the service; fails with [`ServiceError::Config`] on an invalid upstream chain
-    /// (syntax, `direct`, an empty chain in online mode) or when the HTTP client cannot be built.
-    pub fn new(storage: Arc<dyn Storage>, config: ServiceConfig) -> Result<Self, ServiceError> {
-        let chain = Chain::parse(&config.upstream).map_err(ServiceError::Config)?;
+    /// Builds the service; fails on an invalid upstream chain (syntax, `direct`, an empty chain
+    /// in online mode), checksum database or `private` pattern, a missing spool directory, or
+    /// when the HTTP client cannot be built.
+    pub fn new(storage: Arc<dyn Storage>, config: ServiceConfig) -> Result<Self, ServiceInitError> {
+        let chain = Chain::parse(&config.upstream).map_err(ServiceInitError::Upstream)?;
         let limits = FetchLimits::new(LimitSettings {
             max_concurrent: config.max_concurrent_fetches,
             max_concurrent_per_host: config.max_concurrent_fetches_per_host,
@@ -436,29 +480,25 @@ impl ProxyService {
             Mode::Offline => None,
             Mode::Online => {
                 if chain.entries.is_empty() {
-                    return Err(ServiceError::Config(
-                        "online mode needs at least one upstream (set upstream, or use offline mode)".to_string(),
-                    ));
+                    return Err(ServiceInitError::NoUpstream);
                 }
-                Some(Fetcher::new(chain, &config, limits.clone()).map_err(ServiceError::Config)?)
+                Some(
+                    Fetcher::new(chain, &config, limits.clone())
+                        .map_err(ServiceInitError::HttpClient)?,
+                )
             }
         };
         if let Some(dir) = &config.spool_dir
             && !dir.is_dir()
         {
-            return Err(ServiceError::Config(format!(
-                "spool_dir {} is not a directory",
-                dir.display()
-            )));
+            return Err(ServiceInitError::SpoolDir(dir.clone()));
         }
         let sumdbs = sumdb::Databases::new(&config, fetcher.is_some(), &limits)
-            .map_err(ServiceError::Config)?;
+            .map_err(ServiceInitError::Sumdb)?;
         for pattern in &config.private {
             for glob in pattern.split(',').filter(|g| !g.is_empty()) {
                 if gomod::glob::path_match(glob, "").is_err() {
-                    return Err(ServiceError::Config(format!(
-                        "private pattern {glob:?} is malformed"
-                    )));
+                    return Err(ServiceInitError::PrivatePattern(glob.to_string()));
                 }
             }
         }
@@ -604,9 +644,14 @@ impl ProxyService {
 
     /// Readiness: the store answers its probe.
     pub async fn ready(&self) -> Result<(), ServiceError> {
-        self.inner.storage.check().await.map_err(|e| {
-            ServiceError::Storage(format!("storage is not ready: {}", storage_words(&e)))
-        })
+        self.inner
+            .storage
+            .check()
+            .await
+            .map_err(|e| ServiceError::Storage {
+                message: format!("storage is not ready: {}", storage_words(&e)),
+                source: Some(Arc::new(e)),
+            })
     }
 
     async fn small_artifact(
@@ -758,7 +803,7 @@ fn check_pair(module: &ModulePath, version: &Version) -> Result<(), ServiceError
 }
 
 fn vanished(key: &Key) -> ServiceError {
-    ServiceError::Storage(format!("storage lost {key} right after it was stored"))
+    ServiceError::local(format!("storage lost {key} right after it was stored"))
 }
 
 /// A strong validator for a small body.

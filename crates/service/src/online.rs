@@ -26,7 +26,7 @@ impl From<ServiceError> for FetchError {
     fn from(err: ServiceError) -> Self {
         match err {
             ServiceError::UpstreamTimeout(m) => FetchError::Timeout(m),
-            ServiceError::Storage(m) | ServiceError::Config(m) => FetchError::Local(m),
+            ServiceError::Storage { message, .. } => FetchError::Local(message),
             ServiceError::Overloaded(m) => FetchError::Overloaded(m),
             ServiceError::BadRequest(m)
             | ServiceError::NotFound(m)
@@ -41,7 +41,7 @@ impl From<FetchError> for ServiceError {
             FetchError::NotFound(m) => ServiceError::NotFound(m),
             FetchError::Timeout(m) => ServiceError::UpstreamTimeout(m),
             FetchError::Bad(m) => ServiceError::BadUpstream(m),
-            FetchError::Local(m) => ServiceError::Storage(m),
+            FetchError::Local(m) => ServiceError::local(m),
             FetchError::Overloaded(m) => ServiceError::Overloaded(m),
         }
     }
@@ -314,7 +314,7 @@ pub(crate) async fn fetch_zip(
     tokio::io::AsyncSeekExt::seek(&mut file, SeekFrom::Start(0))
         .await
         .map_err(|e| {
-            ServiceError::Storage(format!(
+            ServiceError::local(format!(
                 "cannot rewind the spool file of {key} ({})",
                 crate::io_words(&e)
             ))

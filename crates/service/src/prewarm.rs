@@ -232,9 +232,9 @@ async fn body_bytes(body: Body) -> Result<Bytes, ServiceError> {
         Body::Stream(mut s) => {
             let mut out = Vec::new();
             while let Some(chunk) = s.next().await {
-                out.extend_from_slice(
-                    &chunk.map_err(|e| ServiceError::Storage(format!("reading a body: {e}")))?,
-                );
+                out.extend_from_slice(&chunk.map_err(|e| {
+                    ServiceError::local(format!("reading a body: {}", crate::io_words(&e)))
+                })?);
             }
             Ok(Bytes::from(out))
         }
@@ -557,6 +557,6 @@ fn is_transient(e: &ServiceError) -> bool {
         ServiceError::BadUpstream(m) if !m.starts_with("SECURITY")
     ) || matches!(
         e,
-        ServiceError::UpstreamTimeout(_) | ServiceError::Storage(_)
+        ServiceError::UpstreamTimeout(_) | ServiceError::Storage { .. }
     )
 }

@@ -554,11 +554,9 @@ impl Database {
                 self.name
             )));
         }
-        let db = inner
-            .sumdbs
-            .get(&self.name)
-            .cloned()
-            .ok_or_else(|| ServiceError::Config(format!("{} vanished", self.name)))?;
+        let db = inner.sumdbs.get(&self.name).cloned().ok_or_else(|| {
+            ServiceError::local(format!("checksum database {} is not configured", self.name))
+        })?;
         let (task_inner, task_key) = (inner.clone(), key.clone());
         let (m, v) = (module.clone(), version.clone());
         inner
@@ -579,7 +577,7 @@ impl Database {
     ) -> Result<Option<Lookup>, ServiceError> {
         match inner.storage.get_bytes(key, MAX_NOTE_SIZE).await {
             Ok((_, body)) => Lookup::parse(&body).map(Some).map_err(|e| {
-                ServiceError::Storage(format!(
+                ServiceError::local(format!(
                     "stored {key} is corrupt: {e} (run gomodproxy verify)"
                 ))
             }),

@@ -312,7 +312,7 @@ pub async fn has(storage: &InMemory, key: &Key) -> bool {
 macro_rules! assert_err {
     ($result:expr, $variant:ident) => {
         match $result {
-            Err(gomodproxy_service::ServiceError::$variant(msg)) => msg,
+            Err(e @ gomodproxy_service::ServiceError::$variant { .. }) => e.to_string(),
             Err(other) => panic!("expected {}, got {:?}", stringify!($variant), other),
             Ok(_) => panic!("expected {}, got a success", stringify!($variant)),
         }
