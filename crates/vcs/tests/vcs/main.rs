@@ -1,0 +1,6 @@
+//! Integration tests of gomodproxy-vcs against the go command's direct mode, on repositories
+//! the tests make, served on loopback. One test binary; one module per topic.
+
+mod support;
+
+mod basic;
