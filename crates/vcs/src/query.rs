@@ -129,26 +129,22 @@ async fn latest_with(
     if let Some(v) = releases.last().or(prereleases.last()) {
         return Ok(Ok(v.clone()));
     }
+    let no_match = || {
+        VcsError::not_found(
+            format!("{}@latest", code.mod_path),
+            "no matching versions for query \"latest\"",
+        )
+    };
     let head = match code.head().await {
         Ok(h) => h,
-        Err(e) if e.is_not_found() => {
-            return Err(VcsError::not_found(
-                format!("{}@latest", code.mod_path),
-                match e {
-                    VcsError::NotFound { reason, .. } => reason,
-                    _ => unreachable!(),
-                },
-            ));
-        }
+        // As the go command: a default branch that is not this module is no match.
+        Err(e) if e.is_not_found() => return Err(no_match()),
         Err(e) => return Err(e),
     };
     if allowed(&head.version) {
         return Ok(Err(head));
     }
-    Err(VcsError::not_found(
-        format!("{}@latest", code.mod_path),
-        "no matching versions for query \"latest\"",
-    ))
+    Err(no_match())
 }
 
 /// `latest`: what `go mod download <module>@latest` resolves to in direct mode.

@@ -115,6 +115,7 @@ pub(crate) fn build(
         .seek(SeekFrom::Start(0))
         .map_err(|e| VcsError::io("reading the git archive", e))?;
     let mut zr = ZipArchive::new(&mut *archive).map_err(|e| bad_archive(e.to_string()))?;
+    let what = format!("{module}@{version}");
 
     let subdir = subdir.trim_matches('/');
     let subdir = if subdir.is_empty() {
@@ -148,7 +149,7 @@ pub(crate) fn build(
             continue;
         }
         if std::str::from_utf8(entry.name_raw()).is_err() {
-            return Err(invalid_file(rel, "invalid UTF-8 in file path"));
+            return Err(invalid_file(&what, rel, "invalid UTF-8 in file path"));
         }
         let kind = entry_kind(entry.system() as u8, entry.external_attributes(), &name);
         if rel == "LICENSE" {
@@ -173,7 +174,7 @@ pub(crate) fn build(
         });
     }
 
-    let valid = check_files(&mut zr, &files)?;
+    let valid = check_files(&mut zr, &files, &what)?;
 
     let mut zw = ZipWriter::new(&mut *dest);
     let prefix = format!("{module}@{version}/");
@@ -197,7 +198,11 @@ pub(crate) fn build(
             Source::Data(data) => copy_limited(&data[..], &mut zw, f.size)?,
         };
         if copied > f.size {
-            return Err(invalid_file(&f.path, "file is larger than declared size"));
+            return Err(invalid_file(
+                &what,
+                &f.path,
+                "file is larger than declared size",
+            ));
         }
     }
     zw.finish()
@@ -221,8 +226,8 @@ fn bad_archive(reason: String) -> VcsError {
     }
 }
 
-fn invalid_file(path: &str, reason: &str) -> VcsError {
-    VcsError::not_found("", format!("create zip: {path}: {reason}"))
+fn invalid_file(what: &str, path: &str, reason: &str) -> VcsError {
+    VcsError::not_found(what, format!("create zip: {path}: {reason}"))
 }
 
 /// x/mod/zip's `checkFiles`: the indexes of the files that go into the zip, or the first
@@ -230,6 +235,7 @@ fn invalid_file(path: &str, reason: &str) -> VcsError {
 fn check_files<R: Read + Seek>(
     zr: &mut ZipArchive<R>,
     files: &[Candidate],
+    what: &str,
 ) -> Result<Vec<usize>, VcsError> {
     // Directories holding a go.mod are other modules; the root go.mod's Go version picks the
     // vendor rule.

@@ -219,22 +219,18 @@ impl CodeRepo {
         // The module author decides where the module is and what it is called.
         if let Err(e) = self.find_dir(v).await {
             return Err(match e {
-                VcsError::NotFound { reason, .. } => self.err(
-                    v,
-                    format!(
-                        "invalid version: {}",
-                        strip_module(&reason, &self.mod_path, v)
-                    ),
-                ),
+                VcsError::NotFound { reason, .. } => {
+                    self.err(v, format!("invalid version: {reason}"))
+                }
                 other => other,
             });
         }
-        let invalid = |reason: String| self.err(v, format!("invalid version: {reason}"));
-
         let mut v = v.to_string();
         if v == stat_vers.strip_suffix("+incompatible").unwrap_or(stat_vers) {
             v = stat_vers.to_string();
         }
+        let shown = v.clone();
+        let invalid = |reason: String| self.err(&shown, format!("invalid version: {reason}"));
         let base = v.strip_suffix("+incompatible").unwrap_or(&v).to_string();
         let mut err_incompatible = None;
         if !matches_major(&base, self.path_major()) {
@@ -355,13 +351,6 @@ impl CodeRepo {
         }
         Ok(())
     }
-}
-
-/// Drops a leading `module@version: ` from a reason that `find_dir` already prefixed.
-fn strip_module<'a>(reason: &'a str, module: &str, version: &str) -> &'a str {
-    reason
-        .strip_prefix(&format!("{module}@{version}: "))
-        .unwrap_or(reason)
 }
 
 #[cfg(test)]

@@ -4,3 +4,5 @@
 mod support;
 
 mod basic;
+mod content;
+mod layouts;

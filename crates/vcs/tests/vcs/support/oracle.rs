@@ -215,3 +215,20 @@ pub async fn compare(
     }
     results
 }
+
+/// The file names in the crate's zip of `module@version`, without the `module@version/`
+/// prefix, sorted.
+pub async fn zip_names(direct: &Direct, module: &str, version: &str) -> Vec<String> {
+    let path = ModulePath::parse(module).unwrap();
+    let version = Version::parse(version).unwrap();
+    let mut file = tempfile::tempfile().unwrap();
+    direct.zip(&path, &version, &mut file).await.unwrap();
+    let mut zip = zip::ZipArchive::new(file).unwrap();
+    let prefix = format!("{path}@{version}/");
+    let mut names: Vec<String> = (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().unwrap().to_string())
+        .map(|n| n.strip_prefix(&prefix).unwrap_or(&n).to_string())
+        .collect();
+    names.sort();
+    names
+}
