@@ -504,6 +504,18 @@ mod tests {
         assert_eq!(protocol_of("ext::sh -c x"), Some("ext"));
     }
 
+    /// The service spawns these futures on a multi-threaded runtime.
+    #[allow(dead_code)]
+    fn futures_are_send(d: &Direct, m: &ModulePath, v: &Version, f: &mut std::fs::File) {
+        fn send<T: Send>(_: T) {}
+        send(d.list(m));
+        send(d.info(m, "main"));
+        send(d.latest(m));
+        send(d.go_mod(m, v));
+        send(d.zip(m, v, f));
+        send(d.prune_unused());
+    }
+
     #[test]
     fn git_versions() {
         assert!(check_git_version("git version 2.39.5\n").is_ok());

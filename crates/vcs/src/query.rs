@@ -87,7 +87,7 @@ pub(crate) async fn query(code: &CodeRepo, query: &str) -> Result<ModRev, VcsErr
 async fn filter_versions(
     code: &CodeRepo,
     list: &[String],
-    allowed: &dyn Fn(&str) -> bool,
+    allowed: &(dyn Fn(&str) -> bool + Send + Sync),
     prefer_incompatible: bool,
 ) -> Result<(Vec<String>, Vec<String>), VcsError> {
     let mut need_incompatible = prefer_incompatible;
@@ -122,7 +122,7 @@ async fn filter_versions(
 /// `stat` means "resolve only the version string" (for the retraction source).
 async fn latest_with(
     code: &CodeRepo,
-    allowed: &dyn Fn(&str) -> bool,
+    allowed: &(dyn Fn(&str) -> bool + Send + Sync),
 ) -> Result<Result<String, ModRev>, VcsError> {
     let versions = code.versions().await?;
     let (releases, prereleases) = filter_versions(code, &versions.list, allowed, false).await?;

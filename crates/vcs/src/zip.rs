@@ -338,7 +338,7 @@ fn check_files<R: Read + Seek>(
     }
     if !errors.is_empty() {
         return Err(VcsError::not_found(
-            "",
+            what,
             format!("create zip: {}", errors.join("; ")),
         ));
     }

@@ -168,11 +168,15 @@ fn classify(command: String, stderr: String, host: &str) -> VcsError {
         return VcsError::not_found(host.to_string(), format!("{command}: {stderr}"));
     }
     if lower.contains("transport '") && lower.contains("not allowed") {
+        let never = lower.contains("transport 'file'") || lower.contains("transport 'ext'");
+        let hint = if never {
+            "local and command transports are never allowed"
+        } else {
+            "allow the protocol with direct.allowed_protocols, or map the URL with an \
+             insteadOf rule"
+        };
         return VcsError::Unsupported {
-            reason: format!(
-                "{command}: {stderr} (allow the protocol with direct.allowed_protocols, or map \
-                 the URL with an insteadOf rule)"
-            ),
+            reason: format!("{command}: {stderr} ({hint})"),
         };
     }
     VcsError::Git { command, stderr }

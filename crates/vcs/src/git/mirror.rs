@@ -215,12 +215,36 @@ impl Mirror {
             // Any other failure: fall back to the full fetch, as the go command does.
             _ => {}
         }
+        self.check_size(&mut state).await?;
         if self.has_commit(hash).await {
             return Ok(true);
         }
         self.full_fetch_locked(&mut state, sha256, upstream_sum)
             .await?;
         Ok(self.has_commit(hash).await)
+    }
+
+    /// After a fetch: a mirror over `max_repo_size` is removed (the watcher during the fetch
+    /// catches most, but not one that finished between two looks).
+    async fn check_size(&self, state: &mut FetchState) -> Result<(), VcsError> {
+        let dir = self.dir.clone();
+        let size = tokio::task::spawn_blocking(move || dir_size(&dir))
+            .await
+            .unwrap_or(0);
+        if size <= self.max_size {
+            return Ok(());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        state.initialized = false;
+        state.full_fetch_sum = None;
+        self.forget_present();
+        Err(VcsError::TooLarge {
+            reason: format!(
+                "repository {} is {size} bytes, more than max_repo_size ({} bytes)",
+                self.git.redact(&self.url),
+                self.max_size
+            ),
+        })
     }
 
     /// Fetches all heads and tags with their history (`fetch -f --prune origin
@@ -282,20 +306,7 @@ impl Mirror {
                 return Err(self.fetch_failed(e));
             }
         }
-        let size = dir_size(&self.dir);
-        if size > self.max_size {
-            let _ = std::fs::remove_dir_all(&self.dir);
-            state.initialized = false;
-            state.full_fetch_sum = None;
-            self.forget_present();
-            return Err(VcsError::TooLarge {
-                reason: format!(
-                    "repository {} is {size} bytes, more than max_repo_size ({} bytes)",
-                    self.git.redact(&self.url),
-                    self.max_size
-                ),
-            });
-        }
+        self.check_size(state).await?;
         std::fs::write(self.dir.join(COMPLETE_MARKER), b"")
             .map_err(|e| VcsError::io("marking the mirror complete", e))?;
         state.full_fetch_sum = Some(upstream_sum.to_string());

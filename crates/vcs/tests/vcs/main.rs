@@ -5,4 +5,9 @@ mod support;
 
 mod basic;
 mod content;
+mod discovery;
+mod immutability;
 mod layouts;
+mod limits;
+mod private;
+mod security;

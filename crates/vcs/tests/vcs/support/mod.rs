@@ -72,7 +72,6 @@ pub struct Env {
     pub repos: PathBuf,
     /// Bare repositories served by the basic-auth http-backend server.
     pub private_repos: PathBuf,
-    pub daemon_port: u16,
     pub meta: servers::MetaProxy,
     pub private: servers::AuthGitServer,
     _daemon: Killed,
@@ -143,7 +142,6 @@ impl Env {
             gitconfig,
             repos,
             private_repos,
-            daemon_port,
             meta,
             private,
             _daemon: daemon,
