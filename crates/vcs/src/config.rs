@@ -49,7 +49,7 @@ pub struct DirectConfig {
     pub home: Option<PathBuf>,
     /// The global git configuration git reads (its `url.<base>.insteadOf` rewrites, credential
     /// helpers, `http.extraHeader`, ...). Default: `GIT_CONFIG_GLOBAL` of this process, else
-    /// `<home>/.gitconfig`.
+    /// `<home>/.gitconfig`, else `$XDG_CONFIG_HOME/git/config`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub git_config: Option<PathBuf>,
     /// Also read the system git configuration (`/etc/gitconfig`).
@@ -363,11 +363,20 @@ impl DirectConfig {
             return Err(ConfigError::new("max_repo_size", "must be more than zero"));
         }
         let home = self.home.clone().or_else(|| env("HOME").map(PathBuf::from));
+        // Where git itself looks for its global configuration: GIT_CONFIG_GLOBAL, else
+        // ~/.gitconfig, else $XDG_CONFIG_HOME/git/config (~/.config/git/config).
         let git_config = match &self.git_config {
             Some(p) => Some(p.clone()),
-            None => env("GIT_CONFIG_GLOBAL")
-                .map(PathBuf::from)
-                .or_else(|| home.as_ref().map(|h| h.join(".gitconfig"))),
+            None => env("GIT_CONFIG_GLOBAL").map(PathBuf::from).or_else(|| {
+                let home = home.as_ref()?;
+                let xdg = env("XDG_CONFIG_HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| home.join(".config"))
+                    .join("git/config");
+                [home.join(".gitconfig"), xdg]
+                    .into_iter()
+                    .find(|p| p.is_file())
+            }),
         };
         if let Some(p) = &self.git_config
             && !p.is_file()
