@@ -231,7 +231,9 @@ impl Direct {
         let code = match cached {
             Some(c) => c,
             None => {
-                let c = Arc::new(CodeRepo::new(repo.clone(), &root.root, &root.subdir, path)?);
+                let mut c = CodeRepo::new(repo.clone(), &root.root, &root.subdir, path)?;
+                c.probe_dir = Some(self.inner.settings.cache_dir.join("tmp"));
+                let c = Arc::new(c);
                 if let Ok(mut m) = self.inner.modules.lock() {
                     if m.len() > 50_000 {
                         m.clear();

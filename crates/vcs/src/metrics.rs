@@ -11,6 +11,7 @@ pub(crate) struct Metrics {
     pub fetches: AtomicU64,
     pub full_fetches: AtomicU64,
     pub go_get_requests: AtomicU64,
+    pub probes: AtomicU64,
     pub zips: AtomicU64,
     pub pruned_mirrors: AtomicU64,
 }
@@ -38,6 +39,8 @@ pub struct DirectStats {
     pub full_fetches: u64,
     /// go-get discovery requests sent.
     pub go_get_requests: u64,
+    /// Blob-less probes of a repository's tree (to prove a directory is not a module).
+    pub probes: u64,
     /// git processes started.
     pub git_processes: u64,
     /// Module zips written.
@@ -56,6 +59,7 @@ impl Metrics {
             fetches: get(&self.fetches),
             full_fetches: get(&self.full_fetches),
             go_get_requests: get(&self.go_get_requests),
+            probes: get(&self.probes),
             git_processes,
             zips: get(&self.zips),
             pruned_mirrors: get(&self.pruned_mirrors),

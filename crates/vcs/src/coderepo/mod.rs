@@ -76,6 +76,8 @@ pub(crate) struct CodeRepo {
     /// Major version of pseudo-versions (`v2`), or `` for v0/v1.
     pseudo_major: String,
     versions_cache: Mutex<Option<(u64, Arc<Versions>)>>,
+    /// Where blob-less probes go; `None` disables them.
+    pub probe_dir: Option<std::path::PathBuf>,
     retracted_cache: Mutex<Option<(u64, Arc<Retractions>)>>,
 }
 
@@ -145,6 +147,7 @@ impl CodeRepo {
             path_major: path_major.to_string(),
             pseudo_major: path_major_prefix(path_major),
             versions_cache: Mutex::new(None),
+            probe_dir: None,
             retracted_cache: Mutex::new(None),
         })
     }
@@ -332,6 +335,27 @@ impl CodeRepo {
 
     /// `(*codeRepo).Latest`: the version of the default branch's head.
     pub async fn head(&self) -> Result<ModRev, VcsError> {
+        // A subdirectory without tags may not be a module at all (a mistyped import path in
+        // a huge repository): prove that from the tree alone before fetching the head's files
+        // (athens#2030). The go command would fetch the head and fail in findDir.
+        if !self.code_dir.is_empty()
+            && let Some(tmp) = &self.probe_dir
+            && self.repo.tags(&self.tag_prefix()).await?.0.is_empty()
+        {
+            let mut candidates = vec![join(&self.code_dir, "go.mod")];
+            if !self.path_major.is_empty() && !self.path_major.starts_with('.') {
+                candidates.push(join(&join(&self.code_dir, &self.path_major[1..]), "go.mod"));
+            }
+            if self.repo.head_lacks(&candidates, tmp).await == Some(true) {
+                return Err(self.err(
+                    "latest",
+                    format!(
+                        "missing {}/go.mod at the default branch's head",
+                        self.path_prefix
+                    ),
+                ));
+            }
+        }
         let info = self
             .repo
             .latest()

@@ -533,6 +533,81 @@ impl Mirror {
         }
     }
 
+    /// Which of `paths` exist in the tree of `refname` upstream, learned from a shallow,
+    /// blob-less fetch into a throwaway repository (so a huge repository's files are never
+    /// downloaded to find out that a directory is not a module). `Ok(None)` if the probe
+    /// could not be made; the caller then does what it would have done without it.
+    pub async fn probe_paths(
+        &self,
+        refname: &str,
+        paths: &[String],
+        sha256: bool,
+        tmp: &Path,
+    ) -> Result<Option<Vec<String>>, VcsError> {
+        std::fs::create_dir_all(tmp).map_err(|e| VcsError::io("creating the temp dir", e))?;
+        let probe = tempfile::Builder::new()
+            .prefix("probe-")
+            .tempdir_in(tmp)
+            .map_err(|e| VcsError::io("creating a probe repository", e))?;
+        let dir = probe.path();
+        let format = if sha256 { "sha256" } else { "sha1" };
+        let local = |args: Vec<String>| GitCommand::new(args).dir(dir);
+        if self
+            .git
+            .run(local(vec![
+                "init".into(),
+                "--bare".into(),
+                format!("--object-format={format}"),
+            ]))
+            .await
+            .is_err()
+        {
+            return Ok(None);
+        }
+        self.metrics.inc(&self.metrics.probes);
+        let fetched = self
+            .git
+            .run(
+                GitCommand::new(vec![
+                    "-c".to_string(),
+                    "protocol.version=2".into(),
+                    "fetch".into(),
+                    "--depth=1".into(),
+                    "--filter=blob:none".into(),
+                    "--no-tags".into(),
+                    "--end-of-options".into(),
+                    self.url.clone(),
+                    format!("{refname}:refs/probe"),
+                ])
+                .dir(dir)
+                .network()
+                .watch_size(dir, self.max_size),
+            )
+            .await;
+        match fetched {
+            Ok(_) => {}
+            Err(e) if matches!(e.failure, RunFailure::Exit { .. }) => return Ok(None),
+            Err(e) => return Err(self.err(e)),
+        }
+        let mut args = vec![
+            "ls-tree".to_string(),
+            "--name-only".into(),
+            "--end-of-options".into(),
+            "refs/probe".into(),
+            "--".into(),
+        ];
+        args.extend(paths.iter().cloned());
+        match self.git.run(local(args)).await {
+            Ok(out) => Ok(Some(
+                String::from_utf8_lossy(&out)
+                    .lines()
+                    .map(str::to_string)
+                    .collect(),
+            )),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// Last use of the mirror, for pruning: the mtime of this file.
     pub fn used_marker(dir: &Path) -> PathBuf {
         dir.join("gomodproxy-used")

@@ -441,6 +441,23 @@ impl GitRepo {
         }
     }
 
+    /// Whether the tree of the default branch's head lacks all of `paths`, when that can be
+    /// told without fetching its files: `Some(true)` only if a blob-less probe ran and found
+    /// none. `None` when the commit is already in the mirror (reading it is cheaper) or the
+    /// probe could not be made.
+    pub async fn head_lacks(&self, paths: &[String], tmp: &std::path::Path) -> Option<bool> {
+        let snap = self.snapshot().await.ok()?;
+        let head = snap.refs.head()?;
+        if self.mirror.has_commit(head).await {
+            return None;
+        }
+        let sha256 = snap.refs.hash_len() == 64;
+        match self.mirror.probe_paths("HEAD", paths, sha256, tmp).await {
+            Ok(Some(found)) => Some(found.is_empty()),
+            _ => None,
+        }
+    }
+
     /// The default branch's commit (`(*gitRepo).Latest`).
     pub async fn latest(&self) -> Result<GitRev, VcsError> {
         let snap = self.snapshot().await?;

@@ -153,3 +153,50 @@ async fn versions_the_tags_disprove_need_no_fetch() {
         []
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_that_is_not_a_module_costs_no_file_download() {
+    let env = Env::new();
+    let r = env.repo("huge2");
+    r.write("go.mod", "module github.com/acme/huge2\n")
+        .write("blob.bin", noise(4 << 20, 3))
+        .write("tool/go.mod", "module github.com/acme/huge2/tool\n")
+        .write("tool/t.go", "package tool\n");
+    r.commit("big");
+    r.tag("v1.0.0");
+    r.push();
+    // Servers such as GitHub and GitLab honour partial-clone filters; git daemon does when
+    // told to.
+    env.git(&r.bare, &["config", "uploadpack.allowFilter", "true"]);
+
+    let mut config = env.direct_config("probe-cache");
+    config.max_repo_size = 1 << 20; // a fetch of the files would fail
+    let direct = Direct::new(config.clone()).unwrap();
+    for module in [
+        "github.com/acme/huge2/nothere",
+        "github.com/acme/huge2/nothere/v2",
+    ] {
+        let err = direct
+            .latest(&ModulePath::parse(module).unwrap())
+            .await
+            .unwrap_err();
+        assert!(err.is_not_found(), "{module}: {err:?}");
+    }
+    let stats = direct.stats();
+    assert_eq!(
+        (stats.probes, stats.fetches, stats.full_fetches),
+        (2, 0, 0),
+        "{stats:?}"
+    );
+    assert!(
+        env.go_download("github.com/acme/huge2/nothere", "latest")
+            .is_err()
+    );
+
+    // A module in a subdirectory without tags is found by the probe, then fetched as usual.
+    let mut config = env.direct_config("probe-cache2");
+    config.max_repo_size = 64 << 20;
+    let direct = Direct::new(config).unwrap();
+    crate::support::oracle::compare(&env, &direct, "github.com/acme/huge2/tool", &["latest"]).await;
+    assert_eq!(direct.stats().probes, 1);
+}
