@@ -562,3 +562,105 @@ pub(crate) fn dir_size(dir: &Path) -> u64 {
     }
     total
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::{CredentialConfig, DirectConfig, Secret};
+
+    #[test]
+    fn environment_carries_ssh_options_protocols_and_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("deploy key's");
+        let known = dir.path().join("known_hosts");
+        std::fs::write(&key, "k").unwrap();
+        std::fs::write(&known, "h").unwrap();
+        let config = DirectConfig {
+            cache_dir: dir.path().to_path_buf(),
+            home: Some(dir.path().to_path_buf()),
+            git_config: None,
+            ssh_key: Some(key.clone()),
+            ssh_known_hosts: Some(known.clone()),
+            credentials: vec![CredentialConfig {
+                host: "git.example.com".into(),
+                username: "u".into(),
+                token: Some(Secret::new("tok-123456")),
+                token_file: None,
+            }],
+            ..DirectConfig::default()
+        };
+        let settings = config.resolve().unwrap();
+        let git = Git::new(
+            &settings,
+            &["https".to_string(), "ssh".to_string()],
+            Arc::new(vec!["tok-123456".into()]),
+        );
+        let env: HashMap<String, String> = git
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_string_lossy().into(), v.to_string_lossy().into()))
+            .collect();
+        assert_eq!(
+            env["GIT_SSH_COMMAND"],
+            format!(
+                "ssh -o BatchMode=yes -o IdentitiesOnly=yes -i '{}/deploy key'\\''s' \
+                 -o StrictHostKeyChecking=yes -o UserKnownHostsFile='{}'",
+                dir.path().display(),
+                known.display()
+            )
+        );
+        assert_eq!(env["GIT_ALLOW_PROTOCOL"], "https:ssh");
+        assert_eq!(env["GIT_TERMINAL_PROMPT"], "0");
+        assert_eq!(env["GIT_CONFIG_GLOBAL"], "/dev/null");
+        let n: usize = env["GIT_CONFIG_COUNT"].parse().unwrap();
+        let config: Vec<(String, String)> = (0..n)
+            .map(|i| {
+                (
+                    env[&format!("GIT_CONFIG_KEY_{i}")].clone(),
+                    env[&format!("GIT_CONFIG_VALUE_{i}")].clone(),
+                )
+            })
+            .collect();
+        assert!(config.contains(&("core.hooksPath".into(), "/dev/null".into())));
+        // base64("u:tok-123456")
+        assert!(config.contains(&(
+            "http.https://git.example.com/.extraHeader".into(),
+            "Authorization: Basic dTp0b2stMTIzNDU2".into()
+        )));
+        assert_eq!(git.redact("x tok-123456 y"), "x <redacted> y");
+    }
+
+    #[test]
+    fn failures_are_classified() {
+        let c = |stderr: &str| classify("git ls-remote".into(), stderr.into(), "git.example.com");
+        assert!(matches!(
+            c(
+                "fatal: could not read Username for 'https://git.example.com': terminal prompts disabled"
+            ),
+            VcsError::Auth { .. }
+        ));
+        assert!(matches!(
+            c("remote: HTTP Basic: Access denied\nfatal: Authentication failed for 'https://x/'"),
+            VcsError::Auth { .. }
+        ));
+        assert!(matches!(
+            c("git@x: Permission denied (publickey)."),
+            VcsError::Auth { .. }
+        ));
+        assert!(matches!(
+            c("remote: Repository not found."),
+            VcsError::NotFound { .. }
+        ));
+        assert!(matches!(
+            c("fatal: remote error: access denied or repository not exported: /x"),
+            VcsError::NotFound { .. }
+        ));
+        assert!(matches!(
+            c("fatal: transport 'file' not allowed"),
+            VcsError::Unsupported { .. }
+        ));
+        assert!(matches!(c("fatal: early EOF"), VcsError::Git { .. }));
+    }
+}

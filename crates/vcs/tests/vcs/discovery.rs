@@ -111,7 +111,7 @@ async fn other_version_control_systems_and_proxies_are_unsupported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn configured_repository_map_and_git_suffix_paths() {
+async fn configured_repository_map() {
     let env = Env::new();
     let r = env.repo("mapped");
     r.write("go.mod", "module corp.test/team/mapped\n")
@@ -148,12 +148,40 @@ async fn configured_repository_map_and_git_suffix_paths() {
         .unwrap();
     assert_eq!(sub.version, "v1.0.0");
     assert_ne!(root.sum, sub.sum);
+}
 
-    // host/path.git: the scheme is probed (https and ssh fail here, so nothing is found).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_path_dot_git_probes_schemes() {
+    let env = Env::new();
+    // `ping.example/pingme.git` is the repository `https://ping.example/pingme` (the suffix is
+    // dropped), which an insteadOf rule sends to git daemon, for the go command and the crate.
+    let mut cfg = std::fs::read_to_string(&env.gitconfig).unwrap();
+    cfg.push_str(&format!(
+        "[url \"git://127.0.0.1:{}/\"]\n\tinsteadOf = https://ping.example/\n",
+        env.daemon_port
+    ));
+    std::fs::write(&env.gitconfig, cfg).unwrap();
+    let r = env.repo("pingme");
+    r.write("go.mod", "module ping.example/pingme.git/sub\n");
+    r.write("sub/go.mod", "module ping.example/pingme.git/sub\n")
+        .write("sub/a.go", "package sub\n");
+    r.commit("one");
+    r.tag("sub/v1.0.0");
+    r.push();
     let direct = env.direct();
-    let err = direct
-        .latest(&ModulePath::parse("127.0.0.1.test/x.git").unwrap())
+    compare(
+        &env,
+        &direct,
+        "ping.example/pingme.git/sub",
+        &["v1.0.0", "latest"],
+    )
+    .await;
+    let info = direct
+        .info(
+            &ModulePath::parse("ping.example/pingme.git/sub").unwrap(),
+            "v1.0.0",
+        )
         .await
-        .unwrap_err();
-    assert!(err.is_not_found(), "{err:?}");
+        .unwrap();
+    assert_eq!(info.origin.url, "https://ping.example/pingme");
 }

@@ -81,12 +81,7 @@ async fn local_and_command_transports_are_refused() {
     ));
     std::fs::write(&env.gitconfig, cfg).unwrap();
 
-    let mut config = env.direct_config("transports");
-    config.repos = vec![RepoMapping {
-        pattern: "mapped.test/ext".into(),
-        url: format!("ssh://127.0.0.1:1/{}", script.display()),
-    }];
-    let direct = Direct::new(config).unwrap();
+    let direct = Direct::new(env.direct_config("transports")).unwrap();
     for module in [
         "vanity.test/ext",
         "vanity.test/file",

@@ -20,9 +20,21 @@ const EPOCH: i64 = 1_672_531_200;
 
 /// `git` and `go` are required: a missing tool fails the tests, never skips them.
 pub fn require_tools() {
+    let home = std::env::temp_dir();
     for tool in ["git", "go"] {
         let ok = Command::new(tool)
             .arg("version")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GOTOOLCHAIN", "local")
+            .env("GOPROXY", "off")
+            .env("GOSUMDB", "off")
+            .env("GOFLAGS", "-modcacherw")
+            .env("GOMODCACHE", home.join("gomodproxy-vcs-unused-modcache"))
+            .env("GOPATH", home.join("gomodproxy-vcs-unused-gopath"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -72,6 +84,7 @@ pub struct Env {
     pub repos: PathBuf,
     /// Bare repositories served by the basic-auth http-backend server.
     pub private_repos: PathBuf,
+    pub daemon_port: u16,
     pub meta: servers::MetaProxy,
     pub private: servers::AuthGitServer,
     _daemon: Killed,
@@ -142,6 +155,7 @@ impl Env {
             gitconfig,
             repos,
             private_repos,
+            daemon_port,
             meta,
             private,
             _daemon: daemon,
