@@ -26,6 +26,10 @@ pub struct DirectConfig {
     /// killed when it is hit.
     #[serde(with = "humantime_serde")]
     pub git_timeout: Duration,
+    /// Bound on `git ls-remote` (listing a repository's refs), shorter than `git_timeout`
+    /// because every request for the repository waits on it.
+    #[serde(with = "humantime_serde")]
+    pub ls_remote_timeout: Duration,
     /// Bound on each go-get discovery request (`https://<path>?go-get=1`).
     #[serde(with = "humantime_serde")]
     pub go_get_timeout: Duration,
@@ -93,6 +97,7 @@ impl Default for DirectConfig {
             cache_dir: PathBuf::from("./data/vcs"),
             refs_ttl: Duration::from_secs(60),
             git_timeout: Duration::from_secs(600),
+            ls_remote_timeout: Duration::from_secs(60),
             go_get_timeout: Duration::from_secs(30),
             queue_timeout: Duration::from_secs(60),
             max_git_processes: 8,
@@ -314,6 +319,7 @@ pub(crate) struct Settings {
     pub cache_dir: PathBuf,
     pub refs_ttl: Duration,
     pub git_timeout: Duration,
+    pub ls_remote_timeout: Duration,
     pub go_get_timeout: Duration,
     pub queue_timeout: Duration,
     pub max_git_processes: usize,
@@ -353,6 +359,7 @@ impl DirectConfig {
         for (key, d) in [
             ("refs_ttl", self.refs_ttl),
             ("git_timeout", self.git_timeout),
+            ("ls_remote_timeout", self.ls_remote_timeout),
             ("go_get_timeout", self.go_get_timeout),
         ] {
             if key != "refs_ttl" && d.is_zero() {
@@ -538,6 +545,7 @@ impl DirectConfig {
             cache_dir: self.cache_dir.clone(),
             refs_ttl: self.refs_ttl,
             git_timeout: self.git_timeout,
+            ls_remote_timeout: self.ls_remote_timeout,
             go_get_timeout: self.go_get_timeout,
             queue_timeout: self.queue_timeout,
             max_git_processes: self.max_git_processes,

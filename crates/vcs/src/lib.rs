@@ -267,6 +267,7 @@ impl Direct {
             self.inner.metrics.clone(),
             s.refs_ttl,
             s.max_repo_size,
+            s.ls_remote_timeout,
         )?);
         touch_used(&repo.mirror.dir);
         repos.insert(url.to_string(), repo.clone());

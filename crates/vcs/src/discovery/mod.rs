@@ -261,7 +261,8 @@ impl Discovery {
                 .git
                 .run(
                     GitCommand::new(["ls-remote", "-q", "--end-of-options", url.as_str()])
-                        .network(),
+                        .network()
+                        .timeout(self.settings.ls_remote_timeout),
                 )
                 .await
                 .is_ok();

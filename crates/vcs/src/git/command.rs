@@ -38,6 +38,8 @@ pub(crate) struct GitCommand<'a> {
     /// Kill the process if this directory grows past this many bytes.
     pub size_watch: Option<(&'a Path, u64)>,
     pub stdout: Stdout<'a>,
+    /// A shorter time bound than `git_timeout` for this command.
+    pub timeout: Option<Duration>,
 }
 
 impl<'a> GitCommand<'a> {
@@ -52,7 +54,14 @@ impl<'a> GitCommand<'a> {
             network: false,
             size_watch: None,
             stdout: Stdout::Capture(64 << 20),
+            timeout: None,
         }
+    }
+
+    /// Bounds this command by `limit` (or `git_timeout`, if that is shorter).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
     }
 
     pub fn dir(mut self, git_dir: &'a Path) -> Self {
@@ -385,7 +394,8 @@ impl Git {
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let started = Instant::now();
-        let deadline = started + self.timeout;
+        let limit = cmd.timeout.map_or(self.timeout, |t| t.min(self.timeout));
+        let deadline = started + limit;
 
         let work = async {
             let out = async {
@@ -426,7 +436,7 @@ impl Git {
             Err(_) => {
                 kill_group();
                 let _ = child.wait().await;
-                return Err(fail(RunFailure::Timeout(self.timeout)));
+                return Err(fail(RunFailure::Timeout(limit)));
             }
             Ok(Err(size)) => {
                 kill_group();
@@ -457,7 +467,7 @@ impl Git {
             Err(_) => {
                 kill_group();
                 let _ = child.wait().await;
-                return Err(fail(RunFailure::Timeout(self.timeout)));
+                return Err(fail(RunFailure::Timeout(limit)));
             }
         };
         if status.success() {

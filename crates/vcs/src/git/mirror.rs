@@ -39,6 +39,7 @@ pub(crate) struct Mirror {
     git: Arc<Git>,
     metrics: Arc<Metrics>,
     max_size: u64,
+    ls_remote_timeout: std::time::Duration,
     state: Mutex<FetchState>,
     /// Commits known to be present.
     present: StdMutex<HashSet<String>>,
@@ -59,6 +60,7 @@ impl Mirror {
         git: Arc<Git>,
         metrics: Arc<Metrics>,
         max_size: u64,
+        ls_remote_timeout: std::time::Duration,
     ) -> Mirror {
         Mirror {
             dir,
@@ -67,6 +69,7 @@ impl Mirror {
             git,
             metrics,
             max_size,
+            ls_remote_timeout,
             state: Mutex::new(FetchState::default()),
             present: StdMutex::new(HashSet::new()),
         }
@@ -87,7 +90,8 @@ impl Mirror {
             .git
             .run(
                 GitCommand::new(["ls-remote", "-q", "--end-of-options", self.url.as_str()])
-                    .network(),
+                    .network()
+                    .timeout(self.ls_remote_timeout),
             )
             .await
             .map_err(|e| self.err(e))?;

@@ -134,6 +134,7 @@ impl GitRepo {
         metrics: Arc<Metrics>,
         refs_ttl: Duration,
         max_size: u64,
+        ls_remote_timeout: Duration,
     ) -> Result<GitRepo, VcsError> {
         let key = repo_key(url);
         let host = url_host(url);
@@ -147,6 +148,7 @@ impl GitRepo {
                 git.clone(),
                 metrics.clone(),
                 max_size,
+                ls_remote_timeout,
             ),
             git,
             metrics,
