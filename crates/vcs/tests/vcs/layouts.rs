@@ -1,4 +1,5 @@
-//! Major versions and repository layouts: a `/v2` directory, a major branch, a module in a
+//! Major versions and repository layouts: a `/v2` directory, a major branch, gopkg.in `.vN`
+//! paths, a module in a
 //! subdirectory with `sub/vX` tags and the LICENSE only at the root, `+incompatible` versions
 //! of a repository without go.mod (and one whose v1 has a go.mod), and retractions.
 
@@ -278,6 +279,51 @@ async fn retractions_shape_latest() {
         &direct,
         "github.com/acme/allretracted",
         &["latest", "v1.0.0", "main"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gopkg_in_major_versions() {
+    let env = Env::new();
+    let r = env.repo("gopkgfix");
+    r.write("a.go", "package fixture\n");
+    r.commit("v1");
+    r.tag("v1.0.0");
+    r.write("b.go", "package fixture\n");
+    r.commit("v1.1");
+    r.tag("v1.1.0");
+    r.write("c.go", "package fixture // v2\n");
+    r.commit("v2");
+    r.tag("v2.0.0");
+    r.write("go.mod", "module gopkg.in/fixture.v2\n");
+    r.commit("v2 with go.mod");
+    r.tag("v2.1.0");
+    r.write("d.go", "package fixture\n");
+    r.commit("head");
+    r.push();
+    for major in ["v1", "v2"] {
+        // What gopkg.in's own pages say; here served by the loopback proxy.
+        env.meta.page(
+            &format!("gopkg.in/fixture.{major}"),
+            &format!(
+                "<html><head><meta name=\"go-import\" content=\"gopkg.in/fixture.{major} git https://github.com/acme/gopkgfix\"></head></html>"
+            ),
+        );
+    }
+    let direct = env.direct();
+    compare(
+        &env,
+        &direct,
+        "gopkg.in/fixture.v2",
+        &["v2.0.0", "v2.1.0", "latest", "main", "v1.0.0"],
+    )
+    .await;
+    compare(
+        &env,
+        &direct,
+        "gopkg.in/fixture.v1",
+        &["v1.0.0", "v1.1.0", "latest", "v2.0.0"],
     )
     .await;
 }

@@ -36,7 +36,7 @@ impl Env {
             .env("GOSUMDB", "off")
             .env("GONOSUMDB", "*")
             .env("GOPRIVATE", "*")
-            .env("GOINSECURE", "*.test")
+            .env("GOINSECURE", "*.test,gopkg.in")
             .env("GOTOOLCHAIN", "local")
             .env("GOFLAGS", "-modcacherw")
             .env("GOENV", "off")
@@ -122,7 +122,7 @@ impl Env {
             netrc: Some(self.home.join(".netrc")),
             http_proxy: Some(self.meta.url()),
             no_proxy: Some("127.0.0.1,localhost".into()),
-            insecure: vec!["*.test".into()],
+            insecure: vec!["*.test".into(), "gopkg.in".into()],
             ..DirectConfig::default()
         }
     }
