@@ -1,7 +1,7 @@
 //! Major versions and repository layouts: a `/v2` directory, a major branch, gopkg.in `.vN`
-//! paths, a module in a
-//! subdirectory with `sub/vX` tags and the LICENSE only at the root, `+incompatible` versions
-//! of a repository without go.mod (and one whose v1 has a go.mod), and retractions.
+//! paths, a module in a subdirectory with `sub/vX` tags and the LICENSE only at the root,
+//! `+incompatible` versions of a repository without go.mod (and one whose v1 has a go.mod),
+//! and retractions.
 
 use crate::support::Env;
 use crate::support::oracle::compare;
