@@ -639,7 +639,7 @@ mod tests {
             "http.https://git.example.com/.extraHeader".into(),
             "Authorization: Basic dTp0b2stMTIzNDU2".into()
         )));
-        assert_eq!(git.redact("x tok-123456 y"), "x <redacted> y");
+        assert_eq!(git.redact("x tok-123456 y"), "x *** y");
     }
 
     #[test]
