@@ -51,12 +51,16 @@ use gomodproxy_storage::{
 use sha2::{Digest, Sha256};
 
 use crate::dedup::Dedup;
-use crate::fetch::Fetcher;
+use crate::fetch::Upstreams;
 use crate::fetch::limits::{FetchLimits, LimitSettings, SpoolBudget};
 use crate::ttl_cache::TtlCache;
-use crate::upstream::Chain;
 
 pub use crate::fetch::limits::FetchLimitStats;
+pub use crate::sumdb::{SumdbSpec, SumdbSpecError};
+pub use crate::upstream::{
+    ModulePatterns, PatternError, Route, RouteError, Routes, UpstreamChain, UpstreamError,
+};
+pub use gomodproxy_vcs::{DirectConfig, DirectStats};
 
 /// Whether the proxy may use the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,8 +79,13 @@ pub enum Mode {
 pub struct ServiceConfig {
     /// Online or offline.
     pub mode: Mode,
-    /// Upstream chain in GOPROXY syntax (`https://a,https://b|file:///dir`).
-    pub upstream: String,
+    /// The default upstream chain (`https://a,https://b|file:///dir`, `…,direct`).
+    pub upstream: UpstreamChain,
+    /// Module patterns with chains of their own (a private route keeps its modules away from
+    /// checksum databases too).
+    pub routes: Routes,
+    /// The version-control source, used by chains with `direct`.
+    pub direct: DirectConfig,
     /// How long a cached `list` / `@latest` is served before upstream is asked again.
     pub list_ttl: Duration,
     /// Connect timeout for upstream requests.
@@ -98,15 +107,15 @@ pub struct ServiceConfig {
     /// Checksum databases, in `GOSUMDB` syntax: `<verifier key>` (fetched through the upstream
     /// chain's `/sumdb/<name>/`) or `<verifier key> <url>` (fetched from the database itself).
     /// The first one is the one upstream artifacts are verified against.
-    pub sumdbs: Vec<String>,
+    pub sumdbs: Vec<SumdbSpec>,
     /// Serve `/sumdb/<name>/…` for the configured databases.
     pub serve_sumdb: bool,
     /// Store an upstream `.mod` or `.zip` only if its `h1:` hash matches the first checksum
     /// database (modules matching `private` are exempt).
     pub verify: bool,
-    /// Module path patterns (GOPRIVATE syntax, each entry may itself be a comma-separated list)
-    /// of modules that are never verified against, or looked up in, a checksum database.
-    pub private: Vec<String>,
+    /// Module path patterns (GOPRIVATE syntax) of modules that are never verified against, or
+    /// looked up in, a checksum database.
+    pub private: ModulePatterns,
     /// How long a fetched checksum-database tree head is used before upstream is asked for a
     /// newer one.
     pub sumdb_latest_ttl: Duration,
@@ -142,14 +151,11 @@ pub struct ServiceConfig {
 
 impl fmt::Debug for ServiceConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sumdbs: Vec<String> = self
-            .sumdbs
-            .iter()
-            .map(|s| gomodproxy_redact::text(s))
-            .collect();
         f.debug_struct("ServiceConfig")
             .field("mode", &self.mode)
-            .field("upstream", &gomodproxy_redact::text(&self.upstream))
+            .field("upstream", &self.upstream)
+            .field("routes", &self.routes)
+            .field("direct", &self.direct)
             .field("list_ttl", &self.list_ttl)
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
@@ -159,7 +165,7 @@ impl fmt::Debug for ServiceConfig {
             .field("max_mod_size", &self.max_mod_size)
             .field("max_info_size", &self.max_info_size)
             .field("spool_dir", &self.spool_dir)
-            .field("sumdbs", &sumdbs)
+            .field("sumdbs", &self.sumdbs)
             .field("serve_sumdb", &self.serve_sumdb)
             .field("verify", &self.verify)
             .field("private", &self.private)
@@ -192,7 +198,9 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             mode: Mode::Online,
-            upstream: "https://proxy.golang.org".to_string(),
+            upstream: UpstreamChain::proxy_golang_org(),
+            routes: Routes::default(),
+            direct: DirectConfig::default(),
             list_ttl: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
@@ -202,10 +210,10 @@ impl Default for ServiceConfig {
             max_mod_size: 16 << 20,
             max_info_size: 1 << 20,
             spool_dir: None,
-            sumdbs: vec![SUM_GOLANG_ORG_KEY.to_string()],
+            sumdbs: vec![SumdbSpec::sum_golang_org()],
             serve_sumdb: true,
             verify: true,
-            private: Vec::new(),
+            private: ModulePatterns::default(),
             sumdb_latest_ttl: Duration::from_secs(600),
             fetch_lock: None,
             fetch_deadline: Duration::from_secs(60),
@@ -336,12 +344,12 @@ pub enum ServiceInitError {
     /// `spool_dir` is set but not a directory.
     #[error("spool_dir {} is not a directory", .0.display())]
     SpoolDir(PathBuf),
-    /// A `private` pattern is malformed.
-    #[error("private pattern {0:?} is malformed")]
-    PrivatePattern(String),
     /// The HTTP client could not be built.
     #[error("{0}")]
     HttpClient(String),
+    /// The version-control source (`direct`) could not be set up.
+    #[error("{0}")]
+    Direct(String),
 }
 
 /// What a storage error means, without paths or backend internals (those are logged).
@@ -414,7 +422,7 @@ pub struct ProxyService {
 }
 
 /// Counters of the service, for metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceStats {
     /// Objects fetched from upstream and stored.
     pub upstream_fetches: u64,
@@ -426,6 +434,8 @@ pub struct ServiceStats {
     pub fetch_limits: FetchLimitStats,
     /// Bytes of spooled zips (received, not yet stored) on disk now.
     pub spool_bytes: u64,
+    /// The version-control source's counters, when a chain uses `direct`.
+    pub direct: Option<DirectStats>,
 }
 
 #[derive(Debug, Default)]
@@ -438,8 +448,8 @@ struct Counters {
 struct Inner {
     storage: Arc<dyn Storage>,
     config: ServiceConfig,
-    /// `None` in offline mode: no HTTP client exists, so no request can be made.
-    fetcher: Option<Fetcher>,
+    /// `None` in offline mode: no HTTP client and no git exist, so no request can be made.
+    upstreams: Option<Upstreams>,
     /// Fetches of artifacts and mutable records (stored, so they yield nothing).
     dedup: Dedup<()>,
     /// Fetches of non-canonical queries (never stored: they yield the body).
@@ -459,7 +469,7 @@ impl fmt::Debug for Inner {
         f.debug_struct("ProxyService")
             .field("storage", &self.storage)
             .field("config", &self.config)
-            .field("fetcher", &self.fetcher)
+            .field("upstreams", &self.upstreams)
             .finish_non_exhaustive()
     }
 }
@@ -469,23 +479,19 @@ impl ProxyService {
     /// in online mode), checksum database or `private` pattern, a missing spool directory, or
     /// when the HTTP client cannot be built.
     pub fn new(storage: Arc<dyn Storage>, config: ServiceConfig) -> Result<Self, ServiceInitError> {
-        let chain = Chain::parse(&config.upstream).map_err(ServiceInitError::Upstream)?;
         let limits = FetchLimits::new(LimitSettings {
             max_concurrent: config.max_concurrent_fetches,
             max_concurrent_per_host: config.max_concurrent_fetches_per_host,
             max_queued: config.max_queued_fetches,
             queue_timeout: config.queue_timeout,
         });
-        let fetcher = match config.mode {
+        let upstreams = match config.mode {
             Mode::Offline => None,
             Mode::Online => {
-                if chain.entries.is_empty() {
+                if config.upstream.is_empty() {
                     return Err(ServiceInitError::NoUpstream);
                 }
-                Some(
-                    Fetcher::new(chain, &config, limits.clone())
-                        .map_err(ServiceInitError::HttpClient)?,
-                )
+                Some(Upstreams::new(&config, &limits)?)
             }
         };
         if let Some(dir) = &config.spool_dir
@@ -493,15 +499,8 @@ impl ProxyService {
         {
             return Err(ServiceInitError::SpoolDir(dir.clone()));
         }
-        let sumdbs = sumdb::Databases::new(&config, fetcher.is_some(), &limits)
+        let sumdbs = sumdb::Databases::new(&config, upstreams.is_some(), &limits)
             .map_err(ServiceInitError::Sumdb)?;
-        for pattern in &config.private {
-            for glob in pattern.split(',').filter(|g| !g.is_empty()) {
-                if gomod::glob::path_match(glob, "").is_err() {
-                    return Err(ServiceInitError::PrivatePattern(glob.to_string()));
-                }
-            }
-        }
         let dedup = Dedup::new(config.fetch_lock.clone());
         let query_dedup = Dedup::new(None);
         // Query answers are small (an .info); the byte bound covers hostile upstreams.
@@ -514,7 +513,7 @@ impl ProxyService {
             inner: Arc::new(Inner {
                 storage,
                 config,
-                fetcher,
+                upstreams,
                 dedup,
                 query_dedup,
                 query_cache,
@@ -534,7 +533,7 @@ impl ProxyService {
 
     /// `/@v/list`.
     pub async fn list(&self, module: &ModulePath) -> Result<Answer, ServiceError> {
-        match &self.inner.fetcher {
+        match &self.inner.upstreams {
             None => offline::list(&self.inner, module).await,
             Some(_) => online::list(&self.inner, module).await,
         }
@@ -542,7 +541,7 @@ impl ProxyService {
 
     /// `/@latest`.
     pub async fn latest(&self, module: &ModulePath) -> Result<Answer, ServiceError> {
-        match &self.inner.fetcher {
+        match &self.inner.upstreams {
             None => offline::latest(&self.inner, module).await,
             Some(_) => online::latest(&self.inner, module).await,
         }
@@ -561,7 +560,7 @@ impl ProxyService {
             }
             VersionQuery::Query(query) => {
                 online::check_query(query)?;
-                match &self.inner.fetcher {
+                match &self.inner.upstreams {
                     None => Err(ServiceError::NotFound(format!(
                         "offline mode: cannot resolve {module}@{query}: it is not a canonical version and \
                          resolving it needs upstream"
@@ -593,7 +592,7 @@ impl ProxyService {
         if let Some(answer) = stored_zip(&self.inner, module, version).await? {
             return Ok(answer);
         }
-        if self.inner.fetcher.is_none() {
+        if self.inner.upstreams.is_none() {
             return Err(offline::miss(module, version, ArtifactKind::Zip));
         }
         let inner = self.inner.clone();
@@ -618,6 +617,12 @@ impl ProxyService {
             upstream_bytes: c.upstream_bytes.load(Relaxed),
             security_refusals: sumdb::security_refusals(),
             fetch_limits: self.inner.limits.stats(),
+            direct: self
+                .inner
+                .upstreams
+                .as_ref()
+                .and_then(|u| u.direct())
+                .map(|d| d.stats()),
             spool_bytes: self.inner.spool_budget.used(),
         }
     }
@@ -666,7 +671,7 @@ impl ProxyService {
         if let Some(answer) = stored_small(&self.inner, &key, limit, true).await? {
             return Ok(answer);
         }
-        if self.inner.fetcher.is_none() {
+        if self.inner.upstreams.is_none() {
             return Err(offline::miss(module, version, kind));
         }
         let inner = self.inner.clone();
@@ -746,7 +751,7 @@ async fn stored_small(
             fetched: false,
         })),
         Err(e) if e.is_not_found() => Ok(None),
-        Err(e @ StorageError::Corrupt { .. }) if inner.fetcher.is_some() => {
+        Err(e @ StorageError::Corrupt { .. }) if inner.upstreams.is_some() => {
             inner.drop_damaged(key, &e).await?;
             Ok(None)
         }
@@ -764,7 +769,7 @@ async fn stored_zip(
     let got = match inner.storage.get(&key).await {
         Ok(got) => got,
         Err(e) if e.is_not_found() => return Ok(None),
-        Err(e @ StorageError::Corrupt { .. }) if inner.fetcher.is_some() => {
+        Err(e @ StorageError::Corrupt { .. }) if inner.upstreams.is_some() => {
             // Online, a damaged copy is replaced rather than served or left to fail forever.
             inner.drop_damaged(&key, &e).await?;
             let hash_key = Key::artifact(module, version, ArtifactKind::ZipHash);

@@ -43,10 +43,7 @@ mod tests {
             ),
             "fatal: unable to access 'https://bob:***@git.example.com/x.git/': 403"
         );
-        assert_eq!(
-            redact("ssh://git@host:22/x", &[]),
-            "ssh://***@host:22/x"
-        );
+        assert_eq!(redact("ssh://git@host:22/x", &[]), "ssh://***@host:22/x");
         assert_eq!(redact("no url here", &[]), "no url here");
         assert_eq!(
             redact("token abcd1234 leaked", &["abcd1234".into()]),

@@ -259,7 +259,7 @@ pub fn info_json(version: &str) -> Bytes {
 pub fn config(upstream: &str) -> ServiceConfig {
     ServiceConfig {
         mode: Mode::Online,
-        upstream: upstream.to_string(),
+        upstream: upstream.parse().unwrap(),
         list_ttl: Duration::from_secs(3600),
         connect_timeout: Duration::from_secs(2),
         read_timeout: Duration::from_millis(500),
