@@ -8,7 +8,8 @@ What it does:
      was added, so the comparison still means something once it is merged), with the same
      example file copied into it;
   2. writes module zips (valid ones, under example.com/zipmem@v1.0.0/): 200,000 and 1,000,000
-     tiny files (about 160 bytes of zip per entry, as in issue 9: 31.7 MB for 200k), and one
+     tiny files (about 160 bytes of zip per entry, as in issue 9: 31.7 MB for 200k), the
+     1,000,000 again with its central directory in a random order, and one
      shaped like the go toolchain's zip (12,071 files, ~76 MB of deflated text), plus any
      --real zip given;
   3. checks each zip with each binary in a fresh process (and the 1M zip three times at once,
@@ -42,10 +43,13 @@ class ZipWriter:
 
     Python's zipfile keeps a ZipInfo object per entry (~1 KB each): too much for 1M entries."""
 
-    def __init__(self, path):
+    def __init__(self, path, shuffle_directory=False):
         self.out = open(path, "wb")
         self.central = tempfile.TemporaryFile()
         self.count = 0
+        # Central directory records kept to be written in a random order (as a hostile zip
+        # may list its entries, so that reading them in order jumps around the file).
+        self.records = [] if shuffle_directory else None
 
     def add(self, name, content, deflate=True):
         name = name.encode()
@@ -62,13 +66,19 @@ class ZipWriter:
                                    crc, len(data), len(content), len(name), 0))
         self.out.write(name)
         self.out.write(data)
-        self.central.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x0314, 20, 0, method,
-                                       0, 0x21, crc, len(data), len(content), len(name), 0, 0,
-                                       0, 0, 0o100644 << 16, offset))
-        self.central.write(name)
+        record = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x0314, 20, 0, method, 0, 0x21,
+                             crc, len(data), len(content), len(name), 0, 0, 0, 0,
+                             0o100644 << 16, offset) + name
+        if self.records is None:
+            self.central.write(record)
+        else:
+            self.records.append(record)
         self.count += 1
 
     def close(self):
+        if self.records is not None:
+            random.Random(5).shuffle(self.records)
+            self.central.writelines(self.records)
         start = self.out.tell()
         self.central.seek(0)
         shutil.copyfileobj(self.central, self.out)
@@ -89,9 +99,9 @@ def prefix():
     return f"{MODULE}@{VERSION}/"
 
 
-def many_small(path, entries):
+def many_small(path, entries, shuffle_directory=False):
     """`entries` tiny Go files in 1,000 directories: ~160 bytes of zip each."""
-    w = ZipWriter(path)
+    w = ZipWriter(path, shuffle_directory)
     w.add(prefix() + "go.mod", f"module {MODULE}\n".encode())
     for i in range(entries - 1):
         w.add(f"{prefix()}d{i % 1000:03d}/f{i:07d}.go", b"package d\n")
@@ -186,13 +196,18 @@ def main():
                 many_small(p, n)
                 print(f"wrote {p} in {time.time() - t:.0f}s", file=sys.stderr)
             cases.append((f"{n:,} entries", MODULE, VERSION, [p]))
+        n = max(int(x) for x in args.entries.split(",") if x)
+        p = os.path.join(zips_dir, f"entries-{n}-shuffled.zip")
+        if not os.path.exists(p):
+            many_small(p, n, shuffle_directory=True)
+        cases.append((f"{n:,} entries, shuffled directory", MODULE, VERSION, [p]))
         p = os.path.join(zips_dir, "toolchain-like.zip")
         if not os.path.exists(p):
             toolchain_like(p)
         cases.append(("toolchain-like (12,071 files)", MODULE, VERSION, [p]))
         for path, module, version in args.real:
             cases.append((f"real {os.path.basename(path)}", module, version, [path]))
-        biggest = [c for c in cases if c[0].endswith(" entries")]
+        biggest = [c for c in cases if c[0] == f"{n:,} entries"]
         if biggest:
             label, m, v, paths = biggest[-1]
             cases.append((f"{label}, 3 at once", m, v, paths * 3))

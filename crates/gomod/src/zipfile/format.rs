@@ -17,7 +17,7 @@
 //!
 //! Nothing here allocates per entry: names and extra fields go into buffers the caller reuses.
 
-use std::io::{self, BufRead, BufReader, Read, Seek};
+use std::io::{self, Read, Seek};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
@@ -66,21 +66,45 @@ fn format(reason: impl Into<String>) -> ReadError {
     ReadError::Format(reason.into())
 }
 
-/// A buffered reader that tracks its position, so that jumping to an offset already in the
-/// buffer costs nothing (reading many small entries one after another stays sequential I/O).
+/// A buffered reader over the zip that knows which file offsets its buffer holds, so that
+/// moving to an offset already in the buffer costs nothing: reading many small entries one
+/// after another stays one sequential read per 64 KiB.
+///
+/// After a jump out of the buffer, the next read asks for 512 bytes only (a local header, its
+/// name and a small file's data), and full 64 KiB reads resume once reading goes on
+/// sequentially: a central directory that lists its entries in a random order (as a hostile zip
+/// may) then costs a small read per entry, not 64 KiB (1M entries: 5 s instead of 21 s).
 pub(super) struct Source<R> {
-    inner: BufReader<R>,
-    pos: u64,
+    inner: R,
+    /// Where `inner` is positioned, if known.
+    inner_pos: Option<u64>,
+    buf: Box<[u8]>,
+    /// The file offset of `buf[0]`.
+    buf_start: u64,
+    /// How many bytes of `buf` hold data.
+    filled: usize,
+    /// The read position, relative to `buf_start` (at most `filled`).
+    cursor: usize,
     size: u64,
+    /// Whether the last move left the buffer: the next read is a short one.
+    jumped: bool,
 }
+
+/// How much is read after a jump.
+const JUMP_READ: usize = 512;
 
 impl<R: Read + Seek> Source<R> {
     /// `reader` must be positioned at its start; `size` is its length.
     pub(super) fn new(reader: R, size: u64) -> Self {
         Source {
-            inner: BufReader::with_capacity(BUFFER_SIZE, reader),
-            pos: 0,
+            inner: reader,
+            inner_pos: Some(0),
+            buf: vec![0u8; BUFFER_SIZE].into_boxed_slice(),
+            buf_start: 0,
+            filled: 0,
+            cursor: 0,
             size,
+            jumped: true,
         }
     }
 
@@ -91,69 +115,95 @@ impl<R: Read + Seek> Source<R> {
 
     /// The offset the next read starts at.
     pub(super) fn position(&self) -> u64 {
-        self.pos
+        self.buf_start + self.cursor as u64
     }
 
     /// Moves to `pos` (which may be past the end: reads there return nothing).
-    pub(super) fn goto(&mut self, pos: u64) -> io::Result<()> {
-        if pos != self.pos {
-            let delta = i64::try_from(i128::from(pos) - i128::from(self.pos))
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?;
-            self.inner.seek_relative(delta)?;
-            self.pos = pos;
+    pub(super) fn goto(&mut self, pos: u64) {
+        match pos.checked_sub(self.buf_start) {
+            Some(offset) if offset <= self.filled as u64 => self.cursor = offset as usize,
+            _ => {
+                self.buf_start = pos;
+                self.filled = 0;
+                self.cursor = 0;
+                self.jumped = true;
+            }
         }
-        Ok(())
+    }
+
+    /// The bytes from the read position on that the buffer holds, reading more if it holds
+    /// none; empty at the end of the file (as measured when the check started).
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.cursor == self.filled {
+            let pos = self.position();
+            let left = self.size.saturating_sub(pos);
+            let want = if self.jumped { JUMP_READ } else { BUFFER_SIZE };
+            let want = want.min(usize::try_from(left).unwrap_or(usize::MAX));
+            let mut n = 0;
+            if want > 0 {
+                if self.inner_pos != Some(pos) {
+                    self.inner_pos = None;
+                    self.inner.seek(io::SeekFrom::Start(pos))?;
+                    self.inner_pos = Some(pos);
+                }
+                n = loop {
+                    match self.inner.read(&mut self.buf[..want]) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            self.inner_pos = None;
+                            return Err(e);
+                        }
+                    }
+                };
+                self.inner_pos = Some(pos + n as u64);
+            }
+            self.buf_start = pos;
+            self.filled = n;
+            self.cursor = 0;
+            self.jumped = false;
+        }
+        Ok(&self.buf[self.cursor..self.filled])
+    }
+
+    /// Marks `n` bytes of what [`Source::fill_buf`] returned as read.
+    fn consume(&mut self, n: usize) {
+        debug_assert!(self.cursor + n <= self.filled);
+        self.cursor += n;
     }
 
     /// Reads until `buf` is full or the file ends; returns how many bytes were read.
     fn read_full(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self.inner.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => {
-                    filled += n;
-                    self.pos += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+        let mut done = 0;
+        while done < buf.len() {
+            let available = self.fill_buf()?;
+            if available.is_empty() {
+                break;
             }
+            let n = available.len().min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&available[..n]);
+            self.consume(n);
+            done += n;
         }
-        Ok(filled)
+        Ok(done)
     }
 
-    /// `len` bytes at `at`, or `None` if the file ends first (Go's `ReadAt` fails there).
+    /// `N` bytes at `at`, or `None` if the file ends first (Go's `ReadAt` fails there).
     fn read_exact_at<const N: usize>(&mut self, at: u64) -> io::Result<Option<[u8; N]>> {
         if at.checked_add(N as u64).is_none_or(|end| end > self.size) {
             return Ok(None);
         }
-        self.goto(at)?;
+        self.goto(at);
         let mut buf = [0u8; N];
         Ok((self.read_full(&mut buf)? == N).then_some(buf))
     }
 
     /// Skips `n` bytes; returns how many there were before the end of the file.
     fn skip(&mut self, n: u64) -> io::Result<u64> {
-        let available = self.size.saturating_sub(self.pos).min(n);
-        self.goto(self.pos + available)?;
+        let pos = self.position();
+        let available = self.size.saturating_sub(pos).min(n);
+        self.goto(pos + available);
         Ok(available)
-    }
-
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        loop {
-            match self.inner.fill_buf() {
-                Ok(_) => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        // Filled: this returns the buffer without reading.
-        self.inner.fill_buf()
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.inner.consume(n);
-        self.pos += n as u64;
     }
 }
 
@@ -190,7 +240,7 @@ pub(super) fn find_directory<R: Read + Seek>(src: &mut Source<R>) -> Result<Dire
         let len = want.min(size);
         // At most 65 KiB, read once per zip.
         let mut block = vec![0u8; len as usize];
-        src.goto(size - len)?;
+        src.goto(size - len);
         if src.read_full(&mut block)? != block.len() {
             return Err(format("the zip file ended while it was being read"));
         }
@@ -237,7 +287,7 @@ pub(super) fn find_directory<R: Read + Seek>(src: &mut Source<R>) -> Result<Dire
     }
     // Some writers record offsets as if nothing were prepended; Go then uses them as they are.
     if base_offset > 0 {
-        src.goto(directory_offset)?;
+        src.goto(directory_offset);
         let (mut name, mut extra) = (Vec::new(), Vec::new());
         if let Ok(Header::Entry(_)) = read_directory_header(src, &mut name, &mut extra) {
             base_offset = 0;
@@ -460,7 +510,7 @@ impl Inflater {
             .saturating_add(entry.compressed_size)
             .min(src.size());
         let mut input_left = section_end.saturating_sub(data_at);
-        src.goto(data_at.min(src.size()))?;
+        src.goto(data_at.min(src.size()));
         let mut crc = crc32fast::Hasher::new();
         let mut total = 0u64;
 
