@@ -817,3 +817,30 @@ fn many_entries_in_unsorted_order() {
     assert_eq!(s.files, 70_000);
     assert_eq!(s.h1, h1_of(&entries));
 }
+
+#[test]
+fn large_files_span_many_reads() {
+    // Content of several read buffers, stored and deflated, between small entries, in an order
+    // that makes the reader jump back and forth.
+    let mut state = 1u32;
+    let big: Vec<u8> = (0..300_000)
+        .map(|_| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (state >> 24) as u8
+        })
+        .collect();
+    let mut entries = sample();
+    entries.insert(1, raw("big.bin", &big));
+    entries.insert(
+        3,
+        Raw {
+            deflate: true,
+            ..raw("sub/big.txt", &big.repeat(2))
+        },
+    );
+    let mut zip = RawZip::new(entries.clone());
+    zip.entries.reverse();
+    let s = check(&zip.build()).unwrap();
+    assert_eq!(s.h1, h1_of(&entries));
+    assert_eq!(s.uncompressed_size, 21 + 500 + 10 + 300_000 * 3);
+}
