@@ -110,8 +110,12 @@ impl Hash1Lines {
     }
 
     fn line(&mut self, name: &[&str], sum: &[u8; 32]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut hex_sum = [0u8; 64];
-        hex::encode_to_slice(sum, &mut hex_sum).expect("64 bytes hold 32 in hex");
+        for (pair, byte) in hex_sum.chunks_exact_mut(2).zip(sum) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
+        }
         self.summary.update(hex_sum);
         self.summary.update(b"  ");
         for part in name {

@@ -198,12 +198,11 @@ fn read_names<R: Read + Seek>(
             )));
         };
         let (rel, kind) = check_entry(full_name, prefix, &entry, limits, &mut total_size)?;
-        if (names.name_bytes() + rel.len()) as u64 > max_name_bytes {
+        if (names.name_bytes() + rel.len()) as u64 > max_name_bytes || !names.push(rel, kind) {
             return Err(invalid(format!(
                 "zip entry names are longer than {max_name_bytes} bytes in total (limit)"
             )));
         }
-        names.push(rel, kind);
     }
     // Go reads headers until one does not parse, then compares only the low 16 bits of the
     // count (writers truncate it).
@@ -339,7 +338,8 @@ fn hash_contents<R: Read + Seek>(
             {
                 // The same bytes parse the same way; anything else means the file changed.
                 Header::Entry(entry)
-                    if raw_name == format!("{prefix}{}", names.name(i)).as_bytes() =>
+                    if raw_name.strip_prefix(prefix.as_bytes())
+                        == Some(names.name(i).as_bytes()) =>
                 {
                     run.push(entry)
                 }

@@ -52,13 +52,19 @@ impl Names {
         self.arena.len()
     }
 
-    /// Adds the next entry's name (after the prefix). The caller bounds the total (so it fits
-    /// the 32-bit offsets); a name is at most 65,535 bytes, as in any zip.
-    pub(super) fn push(&mut self, name: &str, kind: Kind) {
-        let start = u32::try_from(self.arena.len()).expect("caller caps the name bytes");
-        let len = u16::try_from(name.len()).expect("zip names are at most 65,535 bytes");
+    /// Adds the next entry's name (after the prefix); false if it does not fit: names are at
+    /// most 65,535 bytes (as in any zip) and 4 GiB in total (the caller caps them far lower).
+    pub(super) fn push(&mut self, name: &str, kind: Kind) -> bool {
+        let (Ok(start), Ok(len)) = (u32::try_from(self.arena.len()), u16::try_from(name.len()))
+        else {
+            return false;
+        };
+        if start.checked_add(u32::from(len)).is_none() {
+            return false;
+        }
         self.arena.push_str(name);
         self.records.push(Record { start, len, kind });
+        true
     }
 
     /// Entry `i`'s name after the prefix, as in the zip.
@@ -235,7 +241,7 @@ mod tests {
             } else {
                 Kind::File
             };
-            n.push(e, kind);
+            assert!(n.push(e, kind));
         }
         n
     }
