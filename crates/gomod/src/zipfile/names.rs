@@ -305,6 +305,47 @@ mod tests {
     }
 
     #[test]
+    fn sorting_agrees_with_the_incremental_checker() {
+        // x/mod's checker (what crates/vcs uses) and the sort-based check accept exactly the
+        // same sets of entries, over random sets from names that fold together.
+        let parts = [
+            "a", "A", "b", "k", "K", "\u{212A}", "\u{3c3}", "\u{3c2}", "a.b",
+        ];
+        let mut state = 7u64;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % n
+        };
+        let (mut accepted, mut rejected) = (0, 0);
+        for _ in 0..20_000 {
+            let entries: Vec<String> = (0..1 + next(5))
+                .map(|_| {
+                    let depth = 1 + next(3);
+                    let path: Vec<&str> = (0..depth).map(|_| parts[next(parts.len())]).collect();
+                    let dir = if next(3) == 0 { "/" } else { "" };
+                    format!("{}{dir}", path.join("/"))
+                })
+                .collect();
+            let mut incremental = super::super::Collisions::default();
+            let ok_incremental = entries.iter().fold(true, |ok, e| {
+                let path = e.strip_suffix('/').unwrap_or(e);
+                incremental.check(path, e.ends_with('/')).is_ok() && ok
+            });
+            let refs: Vec<&str> = entries.iter().map(String::as_str).collect();
+            let ok_sorted = check(&refs).is_ok();
+            assert_eq!(ok_incremental, ok_sorted, "{entries:?}");
+            if ok_sorted {
+                accepted += 1;
+            } else {
+                rejected += 1;
+            }
+        }
+        assert!(accepted > 1000 && rejected > 1000, "{accepted} {rejected}");
+    }
+
+    #[test]
     fn folding_matches_go_equal_fold() {
         assert_eq!(str_to_fold("ABC/def"), "abc/def");
         assert_eq!(str_to_fold("\u{212A}"), "k");
