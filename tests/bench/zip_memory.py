@@ -214,7 +214,7 @@ def main():
 
         print(f"\nbase (before): {base}; peak RSS is the whole process's VmHWM "
               f"(an empty run of the binary: ~2.4 MiB)\n")
-        header = (f"{'zip':<34} {'size':>9}  {'before RSS':>10} {'after RSS':>10} "
+        header = (f"{'zip':<38} {'size':>9}  {'before RSS':>10} {'after RSS':>10} "
                   f"{'ratio':>6}  {'before s':>8} {'after s':>8}  h1")
         print(header)
         print("-" * len(header))
@@ -224,7 +224,7 @@ def main():
             a = check(after, m, v, paths)
             same = "same" if (a.get("h1"), a["ok"]) == (b.get("h1"), b["ok"]) else "DIFFERENT"
             verdict = a.get("h1") or a.get("error")
-            print(f"{label:<34} {size / 1e6:>7.1f}MB  {mib(b['peak_rss_kib']):>7.1f}MiB "
+            print(f"{label:<38} {size / 1e6:>7.1f}MB  {mib(b['peak_rss_kib']):>7.1f}MiB "
                   f"{mib(a['peak_rss_kib']):>7.1f}MiB {b['peak_rss_kib'] / a['peak_rss_kib']:>5.1f}x"
                   f"  {b['seconds']:>8.2f} {a['seconds']:>8.2f}  {same}: {verdict}", flush=True)
             if same != "same":
