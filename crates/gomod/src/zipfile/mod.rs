@@ -33,8 +33,8 @@
 //! `module@version/` prefix (in one arena), an 8-byte record, a 4-byte index to sort (collisions
 //! are found by sorting the folded names once, the `h1:` lines by sorting the names), and the
 //! 32-byte SHA-256 of its content. So a check takes about 300 KiB plus 44 bytes per entry plus
-//! the entries' name bytes: at the default limits at most ~108 MiB, for the go toolchain's zip
-//! (11,518 entries, 482 KB of names) under 1 MiB.
+//! the entries' name bytes: at the default limits at most ~106 MiB, for the go toolchain's zip
+//! (11,518 entries, 482 KB of names) about 1.3 MiB (tests/bench/zip_memory.py measures it).
 //!
 //! Sizes are never trusted from headers: every file is decompressed until at most its declared
 //! size + 1 bytes came out, so a zip bomb costs at most the limits in [`ZipLimits`].
@@ -66,10 +66,10 @@ pub const MAX_LICENSE: u64 = 16 << 20;
 ///
 /// The go command bounds the count only through the 500 MiB zip size: every entry costs at
 /// least a 46-byte central directory header plus its name (with the `module@version/` prefix),
-/// so a 500 MiB zip can hold about 10 million entries (Go's `archive/zip` uses size/30 only to
-/// decide whether to preallocate). Real modules are far below: the go toolchain's zip, one of
-/// the largest modules there is, has 11,518 entries. One million is 87 times that, and bounds a
-/// check to 44 MB of per-entry state.
+/// so a 500 MiB zip can hold millions of entries (8.6 million with 15-byte names; Go's
+/// `archive/zip` uses size/30 only to decide whether to preallocate, it refuses no count).
+/// Real modules are far below: the go toolchain's zip, a large one, has 11,518 entries. One
+/// million is 87 times that, and bounds a check to 44 MB of per-entry state.
 pub const MAX_ENTRIES: u64 = 1_000_000;
 /// Default cap on the total length of the entry names after their `module@version/` prefix
 /// (our own; x/mod has none). The go toolchain's zip has 482 KB of names (42 bytes each on
