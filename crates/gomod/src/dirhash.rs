@@ -71,16 +71,61 @@ impl Hash1 {
 
     /// The `h1:` hash of the files added.
     pub fn finish(mut self) -> String {
-        // Stable, so duplicate names (which module zips never have) keep their order.
-        self.files.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut summary = Sha256::new();
+        // Equal names (a module zip may hold one directory twice) have equal lines.
+        self.files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut lines = Hash1Lines::new();
         for (name, sum) in &self.files {
-            summary.update(hex::encode(sum).as_bytes());
-            summary.update(b"  ");
-            summary.update(name.as_bytes());
-            summary.update(b"\n");
+            lines.line(&[name.as_str()], sum);
         }
-        format!("{H1_PREFIX}{}", STANDARD.encode(summary.finalize()))
+        lines.finish()
+    }
+}
+
+/// The summary [`Hash1`] hashes, fed one line at a time by a caller that adds the files in
+/// sorted order itself (so it need not hold their names as `String`s).
+pub(crate) struct Hash1Lines {
+    summary: Sha256,
+}
+
+impl Hash1Lines {
+    pub(crate) fn new() -> Self {
+        Hash1Lines {
+            summary: Sha256::new(),
+        }
+    }
+
+    /// Adds the line of the file named `prefix` + `name`; names with a newline are refused, as
+    /// by [`Hash1::add`].
+    pub(crate) fn add(&mut self, prefix: &str, name: &str, sum: &[u8; 32]) -> Result<(), Error> {
+        if prefix.contains('\n') || name.contains('\n') {
+            return Err(Error::Dirhash {
+                reason: format!(
+                    "file name {:?} contains a newline, which is not supported",
+                    excerpt(&format!("{prefix}{name}"))
+                ),
+            });
+        }
+        self.line(&[prefix, name], sum);
+        Ok(())
+    }
+
+    fn line(&mut self, name: &[&str], sum: &[u8; 32]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex_sum = [0u8; 64];
+        for (pair, byte) in hex_sum.chunks_exact_mut(2).zip(sum) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        self.summary.update(hex_sum);
+        self.summary.update(b"  ");
+        for part in name {
+            self.summary.update(part.as_bytes());
+        }
+        self.summary.update(b"\n");
+    }
+
+    pub(crate) fn finish(self) -> String {
+        format!("{H1_PREFIX}{}", STANDARD.encode(self.summary.finalize()))
     }
 }
 

@@ -11,7 +11,7 @@
 //! - [`semver`]: Go's semver (the `v` prefix, shorthands, ordering that ignores build metadata).
 //! - [`pseudo`]: pseudo-version recognition.
 //! - [`zipfile`]: module zip validation (size caps, names, prefix, case-fold collisions), which
-//!   also computes the zip's `h1:` hash in the same pass.
+//!   also computes the zip's `h1:` hash, streaming the zip in memory bounded by its limits.
 //! - [`dirhash`]: the `h1:` hash of file sets and go.mod files.
 //! - [`glob`]: GOPRIVATE-style path prefix patterns.
 //! - [`request`]: parsing a GOPROXY request path into a typed request.
@@ -26,9 +26,9 @@
 //! vectors produced by the real `go` command and by `golang.org/x/mod` itself (see
 //! `testdata/make-vectors.sh`: `tests/go_vectors.rs` checks zip and go.mod hashes and zip
 //! verdicts, `tests/xmod_vectors.rs` checks paths, versions, escaping and patterns). Where the
-//! proxy is deliberately stricter than x/mod (length caps, symlink entries or a root `go.mod`
-//! directory in zips, `+incompatible` on versions the go command would never produce), the
-//! item's docs say so.
+//! proxy is deliberately stricter than x/mod (length caps, symlink entries, a root `go.mod`
+//! directory or more than a million entries in zips, `+incompatible` on versions the go command
+//! would never produce), the item's docs say so.
 //! Character classes that depend on Unicode data (`unicode.IsLetter`, case folding) use tables
 //! generated from Go itself (`testdata/gen-unicode-tables.go`), because Rust's
 //! `char::is_alphabetic` and lower-casing are different sets.

@@ -9,7 +9,10 @@
 # GOCACHE, GOENV=off) and writes its Sum and GoModSum back into the manifest. It does the same
 # for the small zips of testdata/vectors/zipcases.txt, recording whether the go command accepts
 # each. tests/go_vectors.rs rebuilds the same zips with the zip crate: check_zip must produce the
-# same hashes and the same verdicts.
+# same hashes and the same verdicts. Last, the zips of testdata/vectors/zipraw.txt may hold one
+# name several times (which the zip crate cannot write): for each, the go command's verdict and,
+# if it accepts the zip, its Sum are recorded; tests/go_vectors.rs writes those zips byte by
+# byte.
 #
 # First, testdata/xmod (a tiny Go program using golang.org/x/mod itself, pinned in its go.mod)
 # writes vectors/xmod.jsonl: x/mod's answers for path checks, semver, pseudo-versions, escaping,
@@ -84,6 +87,23 @@ for line in open(os.path.join(vectors, "zipcases.txt"), encoding="utf-8"):
     open(os.path.join(at, version + ".mod"), "w").write(f"module {module}\n")
     json.dump({"Version": version}, open(os.path.join(at, version + ".info"), "w"))
     open(os.path.join(at, "list"), "w").write(version + "\n")
+
+# zipraw.txt: like zipcases.txt, but names may repeat and <root> is the entry module@version/.
+import warnings
+warnings.simplefilter("ignore")  # zipfile warns about duplicate names: they are the point
+for line in open(os.path.join(vectors, "zipraw.txt"), encoding="utf-8"):
+    if not line.strip() or line.startswith("#"):
+        continue
+    module, version, _, _, *entries = line.split()
+    at = os.path.join(proxy, escape(module), "@v")
+    os.makedirs(at, exist_ok=True)
+    with zipfile.ZipFile(os.path.join(at, version + ".zip"), "w", zipfile.ZIP_STORED) as z:
+        for e in entries:
+            e = "" if e == "<root>" else e
+            z.writestr(zipfile.ZipInfo(f"{module}@{version}/{e}"), b"" if e == "" or e.endswith("/") else b"x\n")
+    open(os.path.join(at, version + ".mod"), "w").write(f"module {module}\n")
+    json.dump({"Version": version}, open(os.path.join(at, version + ".info"), "w"))
+    open(os.path.join(at, "list"), "w").write(version + "\n")
 PY
 
 cd "$work"
@@ -118,5 +138,24 @@ while IFS= read -r line; do
 done <"$vectors/zipcases.txt"
 cp "$out" "$vectors/zipcases.txt"
 
+out="$work/zipraw.txt"
+while IFS= read -r line; do
+    if [[ -z "$line" || "$line" == \#* ]]; then
+        printf '%s\n' "$line" >>"$out"
+        continue
+    fi
+    read -r module version _ _ entries <<<"$line"
+    if json="$(go mod download -json "$module@$version" 2>"$work/err")"; then
+        verdict=accept
+        sum="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["Sum"])' <<<"$json")"
+    else
+        verdict=reject
+        sum=-
+        echo "$module: $(python3 -c 'import json,sys; print(json.load(sys.stdin).get("Error", ""))' <<<"$json" 2>/dev/null || tail -1 "$work/err")" >&2
+    fi
+    printf '%s %s %s %s %s\n' "$module" "$version" "$verdict" "$sum" "$entries" >>"$out"
+done <"$vectors/zipraw.txt"
+cp "$out" "$vectors/zipraw.txt"
+
 go version
-cat "$vectors/manifest.txt" "$vectors/zipcases.txt"
+cat "$vectors/manifest.txt" "$vectors/zipcases.txt" "$vectors/zipraw.txt"

@@ -162,3 +162,103 @@ fn zip_verdicts_match_the_go_command() {
         );
     }
 }
+
+/// A zip of stored entries written byte by byte, so that names may repeat (the zip crate
+/// refuses that): local header + content per entry, then the central directory.
+fn raw_zip(entries: &[(String, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, content) in entries {
+        let offset = out.len() as u32;
+        let crc = crc32(content);
+        let size = content.len() as u32;
+        let name_len = name.len() as u16;
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // version, flags, method, time, date
+        for v in [crc, size, size] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&name_len.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(content);
+
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // made by, needed, flags, method, time, date
+        for v in [crc, size, size] {
+            central.extend_from_slice(&v.to_le_bytes());
+        }
+        central.extend_from_slice(&name_len.to_le_bytes());
+        central.extend_from_slice(&[0; 8]); // extra, comment, disk, internal attributes
+        central.extend_from_slice(&0u32.to_le_bytes()); // external attributes
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let (start, len, count) = (out.len() as u32, central.len() as u32, entries.len() as u16);
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&start.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn zips_with_repeated_names_match_the_go_command() {
+    let lines = data_lines("zipraw.txt");
+    assert!(lines.len() >= 7, "zipraw lines");
+    for line in lines {
+        let [module, version, verdict, h1, entries @ ..] = line.as_slice() else {
+            panic!("bad zipraw line {line:?}");
+        };
+        assert!(
+            verdict == "accept" || verdict == "reject",
+            "run make-vectors.sh: {line:?}"
+        );
+        let module = ModulePath::parse(module).unwrap();
+        let version = Version::parse(version).unwrap();
+        let entries: Vec<(String, &[u8])> = entries
+            .iter()
+            .map(|e| {
+                let e = if e == "<root>" { "" } else { e.as_str() };
+                let content: &[u8] = if e.is_empty() || e.ends_with('/') {
+                    b""
+                } else {
+                    b"x\n"
+                };
+                (format!("{module}@{version}/{e}"), content)
+            })
+            .collect();
+        let got = check_zip(
+            Cursor::new(raw_zip(&entries)),
+            &module,
+            &version,
+            &ZipLimits::default(),
+        );
+        match (verdict.as_str(), got) {
+            ("accept", Ok(summary)) => assert_eq!(&summary.h1, h1, "{module}: zip hash"),
+            ("reject", Err(gomod::Error::InvalidZip { .. })) => {}
+            (verdict, got) => {
+                panic!("{module} {entries:?}: go says {verdict}, check_zip says {got:?}")
+            }
+        }
+    }
+}
