@@ -39,7 +39,7 @@
 //! # Reads
 //! `get` opens the file and takes the size from the same open descriptor, so a concurrent
 //! overwrite (a rename over the path) can never pair one file's size with another's body; the
-//! body is streamed by [`gomodproxy_storage::file_body`] (the page cache read on the request's
+//! body is streamed by [`gomodproxy_file_body`] (the page cache read on the request's
 //! thread, the rest on the blocking pool). `modified` is the file's mtime, which a rename
 //! preserves: it is when the save was written.
 //!
@@ -55,7 +55,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
-use gomodproxy_storage::file_body::file_body;
+use gomodproxy_file_body::file_body;
 use gomodproxy_storage::{
     GetResult, Key, ListEntry, ListPrefix, ObjectMeta, PutPayload, Result, Storage, StorageError,
 };
