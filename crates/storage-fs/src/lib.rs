@@ -61,6 +61,10 @@ use gomodproxy_storage::{
 };
 use tokio::io::{AsyncWriteExt, BufWriter};
 
+mod options;
+
+pub use options::{FsOptions, FsOptionsError};
+
 /// Name of the directory under the root that holds saves in progress.
 pub const TEMP_DIR: &str = ".tmp";
 
@@ -100,22 +104,6 @@ pub const OWNERS_DIR: &str = ".owners";
 /// Name of the extended attribute that records an object's length.
 const SIZE_XATTR: &str = "user.gomodproxy.size";
 
-/// Settings of [`FsStorage::open_with`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FsOptions {
-    /// Record each object's length at save time and check it on every read (see the crate
-    /// docs). Default on.
-    pub verify_size_on_read: bool,
-}
-
-impl Default for FsOptions {
-    fn default() -> Self {
-        FsOptions {
-            verify_size_on_read: true,
-        }
-    }
-}
-
 /// This store's claim on its temporary files: the owner file, locked for the store's life.
 #[derive(Debug)]
 struct Owner {
@@ -143,17 +131,24 @@ pub struct FsStorage {
 }
 
 impl FsStorage {
-    /// [`FsStorage::open_with`] with the default options.
+    /// [`FsStorage::open_with`] with the default options and `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<FsStorage> {
-        FsStorage::open_with(root, FsOptions::default())
+        FsStorage::open_with(FsOptions {
+            root: root.into(),
+            ..FsOptions::default()
+        })
     }
 
-    /// Opens (creating if needed) a store rooted at `root`, with its `.tmp` directory, and deletes
-    /// the temporary files of crashed processes (see the crate docs).
+    /// Opens (creating if needed) a store rooted at `options.root`, with its `.tmp` directory,
+    /// and deletes the temporary files of crashed processes (see the crate docs). Options that
+    /// fail [`FsOptions::validate`] are a [`StorageError::Backend`] naming the key.
     ///
     /// This does blocking filesystem calls: call it at startup, or from `spawn_blocking`.
-    pub fn open_with(root: impl Into<PathBuf>, options: FsOptions) -> Result<FsStorage> {
-        let root = root.into();
+    pub fn open_with(options: FsOptions) -> Result<FsStorage> {
+        options.validate().map_err(|e| {
+            StorageError::backend("fs", format!("invalid option `{}`: {e}", e.key()))
+        })?;
+        let root = options.root.clone();
         let tmp = root.join(TEMP_DIR);
         std::fs::create_dir_all(&tmp).map_err(|e| backend("create directory", &tmp, e))?;
         let owners = root.join(OWNERS_DIR);
@@ -167,7 +162,7 @@ impl FsStorage {
             options,
         };
         store.remove_stale_temp_files();
-        if options.verify_size_on_read && !xattrs_supported(&store.tmp) {
+        if store.options.verify_size_on_read && !xattrs_supported(&store.tmp) {
             tracing::warn!(
                 root = %store.root.display(),
                 "this filesystem has no user extended attributes: object lengths are not recorded, so reads cannot be checked against them (storage.fs.verify_size_on_read)"

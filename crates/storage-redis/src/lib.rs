@@ -95,5 +95,5 @@ mod scripts;
 mod staging;
 mod store;
 
-pub use options::{MAX_CHUNK_SIZE, RedisOptions};
+pub use options::{MAX_CHUNK_SIZE, RedisOptions, RedisOptionsError};
 pub use store::RedisStorage;

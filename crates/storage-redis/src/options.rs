@@ -1,4 +1,5 @@
-//! [`RedisOptions`]: the server, the key prefix, the chunk size, timeouts and retries.
+//! [`RedisOptions`]: the server, the key prefix, the chunk size, timeouts and retries; the
+//! server's `[storage.redis]` section.
 
 use std::fmt;
 use std::time::Duration;
@@ -6,11 +7,21 @@ use std::time::Duration;
 /// Largest accepted [`RedisOptions::chunk_size`]: Redis's default `proto-max-bulk-len`.
 pub const MAX_CHUNK_SIZE: usize = 512 * 1024 * 1024;
 
-/// How a [`RedisStorage`] connects and lays out its data.
+/// How a [`RedisStorage`](crate::RedisStorage) connects and lays out its data.
 ///
 /// A plain struct: build it with struct update syntax so that fields added later keep their
 /// defaults, e.g. `RedisOptions { url, ..RedisOptions::default() }`.
+///
+/// With the `serde` feature it deserializes itself under the names of its fields, durations as
+/// humantime strings (`"10s"`); a key it does not have is an error, a key left out keeps its
+/// default. [`write_concurrency`](Self::write_concurrency) and [`read_ahead`](Self::read_ahead)
+/// are not configuration keys (they keep their defaults).
 #[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct RedisOptions {
     /// The server, as a redis-rs connection URL: `redis://[[user]:password@]host[:port][/db]`
     /// or `redis+unix:///path/to/socket[?db=N]`. Default `redis://127.0.0.1:6379/0`. TLS
@@ -25,21 +36,27 @@ pub struct RedisOptions {
     /// each object records its own chunk count. Default 1 MiB.
     pub chunk_size: usize,
     /// Time allowed for each attempt to connect (TCP connect and handshake). Default 5 s.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub connect_timeout: Duration,
     /// Time allowed for a reply to each command, including a whole chunk. Default 10 s.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub response_timeout: Duration,
     /// How many times a command is retried after it failed because the connection was dropped or
     /// refused (the connection manager reconnects in between). Default 2.
     pub retries: u32,
     /// Expiry of the chunks of a put in progress, refreshed while the payload keeps arriving: how
     /// long a crashed writer's chunks occupy memory. At least 1 s. Default 1 hour.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub staging_ttl: Duration,
     /// How long the chunks of a replaced or deleted object stay readable for readers already
     /// streaming it. Zero deletes them at once (such readers then fail). Default 15 minutes.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub superseded_grace: Duration,
     /// Chunk writes in flight while a put streams in (at least 1). Default 4.
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub write_concurrency: usize,
     /// Chunk reads in flight ahead of a reader (at least 1). Default 2.
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub read_ahead: usize,
 }
 
@@ -77,33 +94,86 @@ impl fmt::Debug for RedisOptions {
     }
 }
 
+/// Why [`RedisOptions`] cannot be used. `Display` says what is wrong with the setting that
+/// [`RedisOptionsError::key`] names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisOptionsError {
+    /// `url` is not a `redis://`, `redis+unix://` or `unix://` URL.
+    #[error("want redis://host:port/db or redis+unix:///path")]
+    UrlScheme,
+    /// `chunk_size` is 0 or larger than [`MAX_CHUNK_SIZE`].
+    #[error("must be between 1 and {MAX_CHUNK_SIZE} bytes, not {0}")]
+    ChunkSize(usize),
+    /// `connect_timeout` is zero.
+    #[error("must not be zero")]
+    ZeroConnectTimeout,
+    /// `response_timeout` is zero.
+    #[error("must not be zero")]
+    ZeroResponseTimeout,
+    /// `staging_ttl` is shorter than a second.
+    #[error("must be at least 1 s, not {0:?}")]
+    StagingTtlTooShort(Duration),
+    /// `write_concurrency` is 0.
+    #[error("must be at least 1")]
+    ZeroWriteConcurrency,
+    /// `read_ahead` is 0.
+    #[error("must be at least 1")]
+    ZeroReadAhead,
+}
+
+impl RedisOptionsError {
+    /// The key of the offending setting, as the configuration spells it (the field's name).
+    pub fn key(&self) -> &'static str {
+        match self {
+            RedisOptionsError::UrlScheme => "url",
+            RedisOptionsError::ChunkSize(_) => "chunk_size",
+            RedisOptionsError::ZeroConnectTimeout => "connect_timeout",
+            RedisOptionsError::ZeroResponseTimeout => "response_timeout",
+            RedisOptionsError::StagingTtlTooShort(_) => "staging_ttl",
+            RedisOptionsError::ZeroWriteConcurrency => "write_concurrency",
+            RedisOptionsError::ZeroReadAhead => "read_ahead",
+        }
+    }
+}
+
+/// URL schemes redis-rs connects with (TLS is not compiled in).
+const URL_SCHEMES: [&str; 3] = ["redis://", "redis+unix://", "unix://"];
+
 impl RedisOptions {
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    /// Checks what the types do not: [`RedisStorage::open`](crate::RedisStorage::open) calls it,
+    /// and so can a configuration loader, to name the key before anything is opened.
+    pub fn validate(&self) -> Result<(), RedisOptionsError> {
+        if !URL_SCHEMES.iter().any(|s| self.url.starts_with(s)) {
+            return Err(RedisOptionsError::UrlScheme);
+        }
         if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
-            return Err(format!(
-                "chunk_size must be between 1 and {MAX_CHUNK_SIZE} bytes, not {}",
-                self.chunk_size
-            ));
+            return Err(RedisOptionsError::ChunkSize(self.chunk_size));
         }
         if self.connect_timeout.is_zero() {
-            return Err("connect_timeout must not be zero".into());
+            return Err(RedisOptionsError::ZeroConnectTimeout);
         }
         if self.response_timeout.is_zero() {
-            return Err("response_timeout must not be zero".into());
+            return Err(RedisOptionsError::ZeroResponseTimeout);
         }
         if self.staging_ttl < Duration::from_secs(1) {
-            return Err(format!(
-                "staging_ttl must be at least 1 s, not {:?}",
-                self.staging_ttl
-            ));
+            return Err(RedisOptionsError::StagingTtlTooShort(self.staging_ttl));
         }
         if self.write_concurrency == 0 {
-            return Err("write_concurrency must be at least 1".into());
+            return Err(RedisOptionsError::ZeroWriteConcurrency);
         }
         if self.read_ahead == 0 {
-            return Err("read_ahead must be at least 1".into());
+            return Err(RedisOptionsError::ZeroReadAhead);
         }
         Ok(())
+    }
+
+    /// A copy to print: the URL's password (and every other credential in it) redacted.
+    pub fn redacted(&self) -> RedisOptions {
+        RedisOptions {
+            url: gomodproxy_redact::url(&self.url),
+            ..self.clone()
+        }
     }
 }
 

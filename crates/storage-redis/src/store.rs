@@ -61,7 +61,7 @@ impl RedisStorage {
         };
         options
             .validate()
-            .map_err(|e| open_error(format!("invalid Redis options: {e}")))?;
+            .map_err(|e| open_error(format!("invalid Redis options: `{}` {e}", e.key())))?;
         let client = redis::Client::open(options.url.as_str())
             .map_err(|e| open_error(format!("invalid Redis URL: {e}")))?;
         let config = ConnectionManagerConfig::new()

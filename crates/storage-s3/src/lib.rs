@@ -95,7 +95,7 @@ mod options;
 mod upload;
 
 pub use error::{S3Error, S3ErrorKind};
-pub use options::{DEFAULT_REGION, MAX_PART_SIZE, MIN_PART_SIZE, S3Options};
+pub use options::{DEFAULT_REGION, MAX_PART_SIZE, MIN_PART_SIZE, S3Options, S3OptionsError};
 
 use error::{Target, s3_code};
 use options::{CredentialSource, Resolved};

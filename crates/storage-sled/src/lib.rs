@@ -84,7 +84,7 @@ mod staging;
 mod store;
 
 pub use audit::Audit;
-pub use options::SledOptions;
+pub use options::{SledOptions, SledOptionsError};
 pub use store::SledStorage;
 
 /// Bodies up to this many bytes are stored in the database, inside their manifest; larger ones

@@ -67,21 +67,21 @@ impl SledStorage {
     /// database is in use (by another process, or another open store in this one), damaged, or
     /// of another format.
     pub fn open(options: SledOptions) -> Result<SledStorage> {
+        let db_name = format!("sled store {}", options.path.display());
+        if let Err(e) = options.validate() {
+            return Err(SledError::Refused {
+                op: "open",
+                what: db_name,
+                problem: format!("`{}` {e}", e.field()),
+            }
+            .into());
+        }
         let SledOptions {
             path,
             cache_capacity_bytes,
             flush_every_ms,
             verify_size_on_read,
         } = options;
-        let db_name = format!("sled store {}", path.display());
-        if cache_capacity_bytes == 0 {
-            return Err(SledError::Refused {
-                op: "open",
-                what: db_name,
-                problem: "cache_capacity_bytes must not be zero".to_string(),
-            }
-            .into());
-        }
         let bodies = path.join(BODIES_DIR);
         std::fs::create_dir_all(&bodies).map_err(|e| io_error("create directory", &bodies, e))?;
         let db = sled::Config::new()

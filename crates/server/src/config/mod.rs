@@ -23,7 +23,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gomodproxy_coordination_redis::RedisLockOptions;
 use gomodproxy_service::{Mode as ServiceMode, ServiceConfig};
+use gomodproxy_storage::cache::MemoryCacheOptions;
 use serde::{Deserialize, Serialize};
 
 pub use env::{ENV_PREFIX, env_vars};
@@ -60,10 +62,13 @@ pub struct Config {
     pub private: Vec<String>,
     /// Where artifacts are stored.
     pub storage: StorageConfig,
-    /// The in-memory cache of small objects.
-    pub cache: CacheConfig,
-    /// Replicas sharing one store.
-    pub coordination: CoordinationConfig,
+    /// `[cache]`: the in-memory cache of small objects in front of the store (its options type
+    /// deserializes itself).
+    pub cache: MemoryCacheOptions,
+    /// `[coordination]`: a Redis that replicas use for cluster-wide fetch locks, so concurrent
+    /// misses for one artifact on several replicas make one upstream fetch; an empty
+    /// `redis_url` means none (its options type deserializes itself).
+    pub coordination: RedisLockOptions,
     /// How upstream is fetched.
     pub fetch: FetchConfig,
     /// The checksum database: proxying and verification.
@@ -88,8 +93,8 @@ impl Default for Config {
             max_connections: 0,
             private: service.private,
             storage: StorageConfig::default(),
-            cache: CacheConfig::default(),
-            coordination: CoordinationConfig::default(),
+            cache: MemoryCacheOptions::default(),
+            coordination: RedisLockOptions::default(),
             fetch: FetchConfig::default(),
             sumdb: SumdbConfig::default(),
             prewarm: PrewarmConfig::default(),

@@ -17,21 +17,11 @@ impl Config {
 
     /// A copy with every secret replaced, for printing (`config check`, the startup log).
     pub fn redacted(&self) -> Config {
-        const HIDDEN: &str = "<redacted>";
         let mut shown = self.clone();
-        let s3 = &mut shown.storage.s3;
-        for secret in [&mut s3.secret_access_key, &mut s3.session_token] {
-            if !secret.is_empty() {
-                *secret = HIDDEN.to_string();
-            }
-        }
-        s3.endpoint = gomodproxy_redact::url(&s3.endpoint);
-        for url in [
-            &mut shown.storage.redis.url,
-            &mut shown.coordination.redis_url,
-        ] {
-            *url = gomodproxy_redact::url(url);
-        }
+        // Each options type knows its own secrets.
+        shown.storage.s3 = self.storage.s3.redacted();
+        shown.storage.redis = self.storage.redis.redacted();
+        shown.coordination = self.coordination.redacted();
         shown.upstream = gomodproxy_redact::text(&shown.upstream);
         for spec in &mut shown.sumdb.databases {
             *spec = gomodproxy_redact::text(spec);

@@ -1,16 +1,21 @@
 //! The sections of the configuration (`[storage]`, `[fetch]`, …) and its keyword values.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use gomodproxy_service::ServiceConfig;
-use gomodproxy_storage::cache::MemoryCacheOptions;
+use gomodproxy_storage_fs::FsOptions;
+use gomodproxy_storage_redis::RedisOptions;
+use gomodproxy_storage_s3::S3Options;
+use gomodproxy_storage_sled::SledOptions;
 use serde::{Deserialize, Serialize};
 
 use super::Mode;
 
 /// `[storage]`: which backend, and one section of settings per backend.
+///
+/// Each section is the backend crate's own options type, which deserializes itself (its
+/// `serde` feature): a key added to a backend is written once, in that crate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
@@ -18,13 +23,13 @@ pub struct StorageConfig {
     #[serde(rename = "type")]
     pub kind: StorageKind,
     /// `[storage.fs]`, used when `type = "fs"`.
-    pub fs: FsConfig,
+    pub fs: FsOptions,
     /// `[storage.sled]`, used when `type = "sled"`.
-    pub sled: SledConfig,
+    pub sled: SledOptions,
     /// `[storage.redis]`, used when `type = "redis"`.
-    pub redis: RedisConfig,
+    pub redis: RedisOptions,
     /// `[storage.s3]`, used when `type = "s3"`.
-    pub s3: S3Config,
+    pub s3: S3Options,
 }
 
 /// The storage backends.
@@ -50,211 +55,6 @@ impl fmt::Display for StorageKind {
             StorageKind::Redis => "redis",
             StorageKind::S3 => "s3",
         })
-    }
-}
-
-/// `[storage.fs]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FsConfig {
-    /// The directory holding the GOPROXY-layout tree.
-    pub root: PathBuf,
-    /// Record each object's length when it is saved and check it on every read, so a file
-    /// truncated on disk is a 503 (online: refetched) instead of a 200 with wrong bytes.
-    pub verify_size_on_read: bool,
-}
-
-impl Default for FsConfig {
-    fn default() -> Self {
-        FsConfig {
-            root: PathBuf::from("./data"),
-            verify_size_on_read: gomodproxy_storage_fs::FsOptions::default().verify_size_on_read,
-        }
-    }
-}
-
-/// `[storage.sled]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SledConfig {
-    /// Directory of the store: the sled database and the body files beside it.
-    pub path: PathBuf,
-    /// Upper bound of sled's page cache (manifests and small bodies), in bytes.
-    pub cache_capacity: u64,
-    /// Interval of sled's background log flush in milliseconds; 0 turns it off (every save
-    /// flushes before it returns either way).
-    pub flush_every_ms: u64,
-    /// Check a body file's size against its manifest on every read (see `storage.fs`).
-    pub verify_size_on_read: bool,
-}
-
-impl Default for SledConfig {
-    fn default() -> Self {
-        let s = gomodproxy_storage_sled::SledOptions::default();
-        SledConfig {
-            path: s.path,
-            cache_capacity: s.cache_capacity_bytes,
-            flush_every_ms: s.flush_every_ms.unwrap_or(0),
-            verify_size_on_read: s.verify_size_on_read,
-        }
-    }
-}
-
-/// `[storage.redis]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RedisConfig {
-    /// Server URL (`redis://[:password@]host:port/db`, or `redis+unix:///path`).
-    pub url: String,
-    /// Prepended to every Redis key, so one Redis can be shared with other applications.
-    pub key_prefix: String,
-    /// Bodies are stored in chunks of this many bytes.
-    pub chunk_size: usize,
-    /// Timeout of one connection attempt.
-    #[serde(with = "humantime_serde")]
-    pub connect_timeout: Duration,
-    /// Timeout of one command.
-    #[serde(with = "humantime_serde")]
-    pub response_timeout: Duration,
-    /// Retries of a command after a dropped or refused connection.
-    pub retries: u32,
-    /// Expiry of the chunks of a save in progress (a crashed writer's chunks vanish after it).
-    #[serde(with = "humantime_serde")]
-    pub staging_ttl: Duration,
-    /// How long replaced or deleted chunks stay readable for readers already streaming them.
-    #[serde(with = "humantime_serde")]
-    pub superseded_grace: Duration,
-}
-
-impl Default for RedisConfig {
-    fn default() -> Self {
-        let r = gomodproxy_storage_redis::RedisOptions::default();
-        RedisConfig {
-            url: r.url,
-            key_prefix: r.key_prefix,
-            chunk_size: r.chunk_size,
-            connect_timeout: r.connect_timeout,
-            response_timeout: r.response_timeout,
-            retries: r.retries,
-            staging_ttl: r.staging_ttl,
-            superseded_grace: r.superseded_grace,
-        }
-    }
-}
-
-/// `[storage.s3]`: an S3 bucket (AWS, MinIO or another S3-compatible server).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct S3Config {
-    /// The bucket (required with `type = "s3"`; it must exist).
-    pub bucket: String,
-    /// The endpoint URL for MinIO and other S3-compatible servers (`http://minio:9000`); empty
-    /// means AWS (or `AWS_ENDPOINT_URL`).
-    pub endpoint: String,
-    /// The region; empty means `AWS_REGION`, else `us-east-1`.
-    pub region: String,
-    /// Access key; empty means `AWS_ACCESS_KEY_ID` (with `AWS_SECRET_ACCESS_KEY` and
-    /// `AWS_SESSION_TOKEN`), else instance or container credentials.
-    pub access_key_id: String,
-    /// Secret key (with `access_key_id`).
-    pub secret_access_key: String,
-    /// Session token (with `access_key_id`), for temporary credentials.
-    pub session_token: String,
-    /// Allow `http://` endpoints (MinIO on a private network).
-    pub allow_http: bool,
-    /// `true`: `bucket.host` URLs; `false`: `host/bucket`; unset: virtual-hosted for AWS,
-    /// path-style when an endpoint is given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub virtual_hosted_style: Option<bool>,
-    /// Prefix of every object name (`gomodproxy/`), to share a bucket.
-    pub key_prefix: String,
-    /// Timeout of opening a connection.
-    #[serde(with = "humantime_serde")]
-    pub connect_timeout: Duration,
-    /// Longest silence while a request or a body streams.
-    #[serde(with = "humantime_serde")]
-    pub request_timeout: Duration,
-    /// Retries of a failed request.
-    pub max_retries: usize,
-    /// Part size of multipart uploads, in bytes (5 MiB to 5 GiB).
-    pub part_size: usize,
-    /// Parts uploaded at once.
-    pub upload_concurrency: usize,
-}
-
-impl Default for S3Config {
-    fn default() -> Self {
-        let s = gomodproxy_storage_s3::S3Options::default();
-        S3Config {
-            bucket: String::new(),
-            endpoint: String::new(),
-            region: String::new(),
-            access_key_id: String::new(),
-            secret_access_key: String::new(),
-            session_token: String::new(),
-            allow_http: s.allow_http,
-            virtual_hosted_style: None,
-            key_prefix: s.key_prefix,
-            connect_timeout: s.connect_timeout,
-            request_timeout: s.request_timeout,
-            max_retries: s.max_retries,
-            part_size: s.part_size,
-            upload_concurrency: s.upload_concurrency,
-        }
-    }
-}
-
-/// `[coordination]`: replicas sharing one store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CoordinationConfig {
-    /// A Redis that replicas use for cluster-wide fetch locks, so concurrent misses for one
-    /// artifact on several replicas make one upstream fetch. Empty: no coordination.
-    pub redis_url: String,
-    /// Prefix of the lock keys.
-    pub key_prefix: String,
-    /// Expiry of a lock no one renews: how long a dead replica can hold others up.
-    #[serde(with = "humantime_serde")]
-    pub lock_ttl: Duration,
-    /// Longest wait for another replica's fetch before fetching anyway.
-    #[serde(with = "humantime_serde")]
-    pub max_wait: Duration,
-}
-
-impl Default for CoordinationConfig {
-    fn default() -> Self {
-        let o = gomodproxy_coordination_redis::RedisLockOptions::default();
-        CoordinationConfig {
-            redis_url: String::new(),
-            key_prefix: o.key_prefix,
-            lock_ttl: o.ttl,
-            max_wait: o.max_wait,
-        }
-    }
-}
-
-/// `[cache]`: the in-memory cache of small objects in front of the store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CacheConfig {
-    /// Budget in bytes; 0 turns the cache off.
-    pub memory_bytes: u64,
-    /// Largest object held.
-    pub max_object_bytes: u64,
-    /// Longest time a `list`, `@latest` or tree head is served from memory (other replicas
-    /// sharing the store may have replaced it).
-    #[serde(with = "humantime_serde")]
-    pub mutable_max_age: Duration,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        let c = MemoryCacheOptions::default();
-        CacheConfig {
-            memory_bytes: c.capacity_bytes,
-            max_object_bytes: c.max_object_bytes,
-            mutable_max_age: c.mutable_max_age,
-        }
     }
 }
 

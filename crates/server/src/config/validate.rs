@@ -24,75 +24,36 @@ impl Config {
             key: key.to_string(),
             reason,
         };
+        // Each backend's options check themselves and name the key within their section; only
+        // the section in use is checked, the coordination section whenever it names a server.
+        let option =
+            |section: &str, key: &str, reason: String| invalid(&format!("{section}.{key}"), reason);
         if self.storage.kind == StorageKind::S3 {
-            let s3 = &self.storage.s3;
-            if s3.bucket.is_empty() {
-                return Err(invalid(
-                    "storage.s3.bucket",
-                    "is required with storage.type = \"s3\"".to_string(),
-                ));
-            }
-            if !s3.endpoint.is_empty()
-                && !s3.endpoint.starts_with("http://")
-                && !s3.endpoint.starts_with("https://")
-            {
-                return Err(invalid(
-                    "storage.s3.endpoint",
-                    "want an http:// or https:// URL".to_string(),
-                ));
-            }
-            if s3.endpoint.starts_with("http://") && !s3.allow_http {
-                return Err(invalid(
-                    "storage.s3.allow_http",
-                    format!("must be true for the http:// endpoint {}", s3.endpoint),
-                ));
-            }
-            if s3.part_size < gomodproxy_storage_s3::MIN_PART_SIZE {
-                return Err(invalid(
-                    "storage.s3.part_size",
-                    format!(
-                        "must be at least {} bytes",
-                        gomodproxy_storage_s3::MIN_PART_SIZE
-                    ),
-                ));
-            }
+            self.storage
+                .s3
+                .validate()
+                .map_err(|e| option("storage.s3", e.key(), e.to_string()))?;
         }
-        if !self.coordination.redis_url.is_empty()
-            && !self.coordination.redis_url.starts_with("redis://")
-        {
-            return Err(invalid(
-                "coordination.redis_url",
-                "want redis://host:port/db".to_string(),
-            ));
-        }
-        if self.storage.kind == StorageKind::Fs && self.storage.fs.root.as_os_str().is_empty() {
-            return Err(invalid("storage.fs.root", "must not be empty".to_string()));
-        }
-        if self.storage.kind == StorageKind::Redis {
-            let url = &self.storage.redis.url;
-            if !["redis://", "redis+unix://", "unix://"]
-                .iter()
-                .any(|s| url.starts_with(s))
-            {
-                return Err(invalid(
-                    "storage.redis.url",
-                    "want redis://host:port/db or redis+unix:///path".to_string(),
-                ));
-            }
-        }
-        if self.storage.kind == StorageKind::Sled {
-            if self.storage.sled.path.as_os_str().is_empty() {
-                return Err(invalid(
-                    "storage.sled.path",
-                    "must not be empty".to_string(),
-                ));
-            }
-            if self.storage.sled.cache_capacity == 0 {
-                return Err(invalid(
-                    "storage.sled.cache_capacity",
-                    "must be greater than 0".to_string(),
-                ));
-            }
+        self.coordination
+            .validate()
+            .map_err(|e| option("coordination", e.key(), e.to_string()))?;
+        match self.storage.kind {
+            StorageKind::Fs => self
+                .storage
+                .fs
+                .validate()
+                .map_err(|e| option("storage.fs", e.key(), e.to_string()))?,
+            StorageKind::Redis => self
+                .storage
+                .redis
+                .validate()
+                .map_err(|e| option("storage.redis", e.key(), e.to_string()))?,
+            StorageKind::Sled => self
+                .storage
+                .sled
+                .validate()
+                .map_err(|e| option("storage.sled", e.key(), e.to_string()))?,
+            StorageKind::S3 => {}
         }
         if let Some(dir) = &self.spool_dir
             && !dir.is_dir()
