@@ -442,7 +442,7 @@ impl S3Options {
             Vec::new()
         };
 
-        let key_prefix = normalize_prefix(&self.key_prefix).map_err(invalid)?;
+        let key_prefix = normalize_prefix(&self.key_prefix).map_err(|e| invalid(e.to_string()))?;
 
         if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&self.part_size) {
             return Err(invalid(format!(
@@ -482,23 +482,28 @@ impl S3Options {
     }
 }
 
+/// Why a `key_prefix` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum PrefixError {
+    #[error("key_prefix {0:?} has an empty, '.' or '..' element")]
+    BadElement(String),
+    #[error("key_prefix {0:?} contains a control character")]
+    ControlCharacter(String),
+}
+
 /// Strips leading and trailing `/` and checks the elements: object_store's `Path` rejects empty
 /// elements, `.`, `..` and control characters, and a prefix must not hide our own names.
-fn normalize_prefix(prefix: &str) -> Result<String, String> {
+fn normalize_prefix(prefix: &str) -> Result<String, PrefixError> {
     let trimmed = prefix.trim_matches('/');
     if trimmed.is_empty() {
         return Ok(String::new());
     }
     for element in trimmed.split('/') {
         if element.is_empty() || element == "." || element == ".." {
-            return Err(format!(
-                "key_prefix {prefix:?} has an empty, '.' or '..' element"
-            ));
+            return Err(PrefixError::BadElement(prefix.to_string()));
         }
         if element.chars().any(|c| c.is_control()) {
-            return Err(format!(
-                "key_prefix {prefix:?} contains a control character"
-            ));
+            return Err(PrefixError::ControlCharacter(prefix.to_string()));
         }
     }
     Ok(trimmed.to_string())

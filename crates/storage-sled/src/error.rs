@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use gomodproxy_storage::{Result, StorageError};
 
+use crate::manifest::ManifestError;
+
 /// A failure of the store, with the operation and the object, file or database it concerns.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SledError {
@@ -23,6 +25,16 @@ pub(crate) enum SledError {
     },
     #[error("{what}: the store is damaged: {problem}")]
     Damaged { what: String, problem: String },
+    /// A manifest that cannot be read: the store is damaged.
+    #[error("{what}: the store is damaged: {source}")]
+    BadManifest { what: String, source: ManifestError },
+    /// A manifest that cannot be written.
+    #[error("{op} {what}: {source}")]
+    Encode {
+        op: &'static str,
+        what: String,
+        source: ManifestError,
+    },
     /// A body file whose size is not the manifest's: reported as [`StorageError::Corrupt`].
     #[error("stored {key} is damaged: {problem}")]
     BodySize { key: String, problem: String },

@@ -12,8 +12,8 @@ use sled::{IVec, Tree};
 
 use crate::error::{Context, SledError, damaged, io_error, sync_dir};
 use crate::manifest::{
-    MANIFEST_HEADER, Manifest, STATE_RETIRED, Stored, decode_manifest, generation_key,
-    unreferenced_record,
+    MANIFEST_HEADER, Manifest, ManifestError, STATE_RETIRED, Stored, decode_manifest,
+    generation_key, unreferenced_record,
 };
 
 /// A body as found by `get`.
@@ -191,7 +191,8 @@ fn retire_in_transaction(
     unreferenced: &sled::transaction::TransactionalTree,
     old: Option<&[u8]>,
     path: &str,
-) -> sled::transaction::ConflictableTransactionResult<Option<Result<u64, String>>, SledError> {
+) -> sled::transaction::ConflictableTransactionResult<Option<Result<u64, ManifestError>>, SledError>
+{
     let Some(old) = old else { return Ok(None) };
     match Manifest::decode(old) {
         Ok(m) => match m.generation() {
@@ -222,11 +223,11 @@ fn transaction_error(e: TransactionError<SledError>, op: &'static str, path: &st
 
 /// The body file a transaction retired. A damaged old manifest is replaced or deleted all the
 /// same (repairing the object); its body file, if any, cannot be found without it and is logged.
-fn replaced_generation(outcome: Option<Result<u64, String>>, path: &str) -> Option<u64> {
+fn replaced_generation(outcome: Option<Result<u64, ManifestError>>, path: &str) -> Option<u64> {
     match outcome? {
         Ok(generation) => Some(generation),
         Err(problem) => {
-            tracing::warn!(path, problem, "replaced a damaged manifest");
+            tracing::warn!(path, %problem, "replaced a damaged manifest");
             None
         }
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gomodproxy_storage::ObjectMeta;
 
-use crate::error::{SledError, damaged};
+use crate::error::SledError;
 
 const MANIFEST_V1: u8 = 1;
 const STORED_INLINE: u8 = 0;
@@ -15,6 +15,26 @@ pub(crate) const MANIFEST_HEADER: usize = 1 + 1 + 8 + 8 + 4 + 8;
 /// `unreferenced` states.
 pub(crate) const STATE_SAVING: u8 = 0;
 pub(crate) const STATE_RETIRED: u8 = 1;
+
+/// Why a manifest cannot be written or read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ManifestError {
+    /// The store time cannot be recorded.
+    #[error("store time {0:?} is before 1970")]
+    BeforeEpoch(SystemTime),
+    /// Too short, or of another format.
+    #[error("manifest of {len} bytes, format {format:?}: not a format-1 manifest")]
+    NotFormat1 { len: usize, format: Option<u8> },
+    /// A store time with a nanosecond field of a second or more.
+    #[error("manifest store time with {0} ns")]
+    Nanos(u32),
+    /// A store time past what `SystemTime` holds.
+    #[error("manifest store time out of range")]
+    TimeOutOfRange,
+    /// A storage kind that does not match the bytes after the header.
+    #[error("manifest of storage kind {kind} for {size} bytes with {inline} inline bytes")]
+    Storage { kind: u8, size: u64, inline: u64 },
+}
 
 /// Where a body is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,11 +55,11 @@ pub(crate) struct Manifest {
 
 impl Manifest {
     /// The manifest value, with `inline` (empty unless stored inline) after the header.
-    pub(crate) fn encode(&self, inline: &[u8]) -> Result<Vec<u8>, String> {
+    pub(crate) fn encode(&self, inline: &[u8]) -> Result<Vec<u8>, ManifestError> {
         let since = self
             .modified
             .duration_since(UNIX_EPOCH)
-            .map_err(|_| format!("store time {:?} is before 1970", self.modified))?;
+            .map_err(|_| ManifestError::BeforeEpoch(self.modified))?;
         let (stored, generation) = match self.stored {
             Stored::Inline => (STORED_INLINE, 0),
             Stored::File { generation } => (STORED_FILE, generation),
@@ -57,13 +77,12 @@ impl Manifest {
 
     /// Parses a manifest value, checking that an inline body has the recorded size and that a
     /// file manifest has none.
-    pub(crate) fn decode(raw: &[u8]) -> Result<Manifest, String> {
+    pub(crate) fn decode(raw: &[u8]) -> Result<Manifest, ManifestError> {
         if raw.len() < MANIFEST_HEADER || raw[0] != MANIFEST_V1 {
-            return Err(format!(
-                "manifest of {} bytes, format {:?}: not a format-1 manifest",
-                raw.len(),
-                raw.first()
-            ));
+            return Err(ManifestError::NotFormat1 {
+                len: raw.len(),
+                format: raw.first().copied(),
+            });
         }
         let u64_at = |at: usize| {
             let mut b = [0u8; 8];
@@ -74,11 +93,11 @@ impl Manifest {
         nanos.copy_from_slice(&raw[18..22]);
         let nanos = u32::from_be_bytes(nanos);
         if nanos >= 1_000_000_000 {
-            return Err(format!("manifest store time with {nanos} ns"));
+            return Err(ManifestError::Nanos(nanos));
         }
         let modified = UNIX_EPOCH
             .checked_add(Duration::new(u64_at(10), nanos))
-            .ok_or("manifest store time out of range")?;
+            .ok_or(ManifestError::TimeOutOfRange)?;
         let size = u64_at(2);
         let inline = (raw.len() - MANIFEST_HEADER) as u64;
         let stored = match raw[1] {
@@ -86,11 +105,7 @@ impl Manifest {
             STORED_FILE if inline == 0 => Stored::File {
                 generation: u64_at(22),
             },
-            kind => {
-                return Err(format!(
-                    "manifest of storage kind {kind} for {size} bytes with {inline} inline bytes"
-                ));
-            }
+            kind => return Err(ManifestError::Storage { kind, size, inline }),
         };
         Ok(Manifest {
             size,
@@ -115,7 +130,10 @@ impl Manifest {
 }
 
 pub(crate) fn decode_manifest(raw: &[u8], path: &str) -> Result<Manifest, SledError> {
-    Manifest::decode(raw).map_err(|problem| damaged(&format!("object {path}"), problem))
+    Manifest::decode(raw).map_err(|source| SledError::BadManifest {
+        what: format!("object {path}"),
+        source,
+    })
 }
 
 pub(crate) fn generation_key(generation: u64) -> [u8; 8] {

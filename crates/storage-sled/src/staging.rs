@@ -68,10 +68,10 @@ impl Staging {
 
     /// Makes the complete, synced body file the object's body.
     pub(crate) fn commit(self, manifest: &Manifest) -> Result<(), SledError> {
-        let encoded = manifest.encode(&[]).map_err(|problem| SledError::Refused {
+        let encoded = manifest.encode(&[]).map_err(|source| SledError::Encode {
             op: "save",
             what: self.path.clone(),
-            problem,
+            source,
         })?;
         // The file's directory entry must be durable before a manifest names it.
         sync_dir(&self.inner.bodies)?;

@@ -247,10 +247,10 @@ impl Storage for SledStorage {
                 };
                 let encoded = manifest
                     .encode(&small)
-                    .map_err(|problem| SledError::Refused {
+                    .map_err(|source| SledError::Encode {
                         op: "save",
                         what: path.clone(),
-                        problem,
+                        source,
                     })?;
                 let (inner, key_path) = (self.inner.clone(), path.clone());
                 blocking("save", move || inner.switch(&key_path, &encoded, None)).await?;

@@ -230,19 +230,29 @@ pub enum LogFormat {
     Json,
 }
 
+/// A keyword value (`mode`, `storage.type`, `log.format`) that is none of the accepted ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not one of: {}", accepted.join(", "))]
+pub struct UnknownKeyword {
+    /// What was given.
+    pub value: String,
+    /// What the key accepts.
+    pub accepted: &'static [&'static str],
+}
+
 /// Deserializes keyword enums from their lower-case names, with an error that lists the
 /// accepted names (serde's own message through the `config` crate does not).
 macro_rules! keywords {
     ($ty:ty { $($name:literal => $variant:expr),+ $(,)? }) => {
         impl TryFrom<String> for $ty {
-            type Error = String;
-            fn try_from(value: String) -> Result<Self, String> {
+            type Error = UnknownKeyword;
+            fn try_from(value: String) -> Result<Self, UnknownKeyword> {
                 match value.as_str() {
                     $($name => Ok($variant),)+
-                    _ => Err(format!(
-                        "`{value}` is not one of: {}",
-                        [$($name),+].join(", ")
-                    )),
+                    _ => Err(UnknownKeyword {
+                        value,
+                        accepted: &[$($name),+],
+                    }),
                 }
             }
         }
