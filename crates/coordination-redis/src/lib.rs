@@ -16,6 +16,11 @@
 //! Single-node Redis locks are advisory across a Redis failover (see the redis crate's notes);
 //! the cost of a lost lock here is one duplicate upstream fetch of an artifact whose every save
 //! is atomic, never a wrong answer.
+//!
+//! # Dependencies
+//! Of gomodproxy's crates: `gomodproxy-service` (only its `coordination` traits, which this
+//! implements) and `gomodproxy-redact` (URLs in errors and `Debug`). Nothing depends on it but
+//! the server, which connects it when `[coordination] redis_url` is set.
 
 #![deny(missing_docs)]
 

@@ -1,8 +1,12 @@
-//! Turns `[storage]` and `[cache]` into a store: the one factory of storage backends, and the
-//! only code that names a backend crate.
+//! Turns `[storage]` and `[cache]` into a store, and `[coordination]` into a fetch lock: the one
+//! factory of storage backends, and the only code that opens one.
 //!
-//! Adding a backend is a [`StorageKind`] variant with its config section and an arm in
-//! [`open_backend`] (and in [`describe`] and `locator`).
+//! Each section already is the backend's own options type (it deserializes itself, see
+//! [`crate::config::StorageConfig`]), so this module only hands it over. Adding a backend is a
+//! [`StorageKind`] variant with its options type in [`StorageConfig`], an arm in
+//! [`open_backend`] (and in [`describe`] and `locator`), and a call of the options'
+//! `validate()` in the config's validation. Adding a key to a backend touches only its options
+//! type.
 
 use std::sync::Arc;
 

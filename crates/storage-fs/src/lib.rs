@@ -45,6 +45,11 @@
 //!
 //! Empty directories are not removed on `delete`: a concurrent `put` into the same directory
 //! could otherwise lose its parent between creating it and renaming into it.
+//!
+//! # Dependencies
+//! Of gomodproxy's crates: `gomodproxy-storage` (the trait it implements) and
+//! `gomodproxy-file-body` (streaming a file). Nothing depends on it but the server's backend
+//! factory; it never reaches up to the service or the server.
 
 #![deny(missing_docs)]
 

@@ -83,6 +83,24 @@
 //! or a `volatile-*` policy (which only evicts staging and superseded chunks): an `allkeys-*`
 //! policy may evict chunks of live objects, which then fail to read ([`RedisStorage::open`] logs
 //! a warning when it can see such a policy).
+//!
+//! # Modules
+//! `options` ([`RedisOptions`]), `layout` (key names), `scripts` (the Lua scripts), `connection`
+//! (the shared connection, retries and single commands), `rechunk` (cutting a payload into
+//! chunks), `staging` (a put in progress and its commit), `error`, and `store`
+//! ([`RedisStorage`] and the trait).
+//!
+//! # Dependencies
+//! Of gomodproxy's crates: `gomodproxy-storage` (the trait it implements) and
+//! `gomodproxy-redact` (the URL in errors and `Debug`). Nothing depends on it but the server's
+//! backend factory; it never reaches up to the service or the server.
+//!
+//! [`Storage`]: gomodproxy_storage::Storage
+//! [`Storage::check`]: gomodproxy_storage::Storage::check
+//! [`Key::path`]: gomodproxy_storage::Key::path
+//! [`ListPrefix::path_prefix`]: gomodproxy_storage::ListPrefix::path_prefix
+//! [`StorageError::NotFound`]: gomodproxy_storage::StorageError::NotFound
+//! [`StorageError::Backend`]: gomodproxy_storage::StorageError::Backend
 
 #![deny(missing_docs)]
 

@@ -7,7 +7,7 @@ use crate::error::{Context, SledError, io_error};
 use crate::inner::Inner;
 use crate::manifest::{Manifest, Stored, parse_body_name};
 
-/// What [`SledStorage::audit`] found.
+/// What [`SledStorage::audit`](crate::SledStorage::audit) found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Audit {
     /// Objects stored (manifests).

@@ -71,6 +71,21 @@
 //! file I/O), except [`SledStorage::open`], which is synchronous (like the filesystem backend's)
 //! and meant for startup. The database is closed when the store and every clone of it are
 //! dropped.
+//!
+//! # Modules
+//! `options` ([`SledOptions`]), `manifest` (the values of the two trees), `inner` (the database
+//! and the blocking steps: lookup, the manifest switch, purging body files), `staging` (a body
+//! file being written), `list`, `audit` and `store` ([`SledStorage`] and the trait).
+//!
+//! # Dependencies
+//! Of gomodproxy's crates: `gomodproxy-storage` (the trait it implements) and
+//! `gomodproxy-file-body` (streaming a body file). Nothing depends on it but the server's
+//! backend factory (and tests); it never reaches up to the service or the server.
+//!
+//! [`Storage`]: gomodproxy_storage::Storage
+//! [`Key::path`]: gomodproxy_storage::Key::path
+//! [`ListPrefix::path_prefix`]: gomodproxy_storage::ListPrefix::path_prefix
+//! [`Key::from_path`]: gomodproxy_storage::Key::from_path
 
 #![deny(missing_docs)]
 

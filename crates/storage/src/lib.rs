@@ -22,6 +22,11 @@
 //! feature, `conformance::run_all` is the one suite every backend crate runs against a real
 //! instance. (Streaming a body out of a local file, which the fs and sled backends share, is the
 //! `gomodproxy-file-body` crate.)
+//!
+//! # Dependencies
+//! Of gomodproxy's crates only `gomod` (key validation and escaping). Everything else depends
+//! on this crate, never the other way: no backend, no service, no server code here. Arrows point
+//! downward only: server → service → storage ← backends.
 
 #![deny(missing_docs)]
 

@@ -10,6 +10,15 @@
 //! variable is an error that names the key and where it came from, never a silently ignored
 //! setting. The service-layer defaults (timeouts, sizes, TTL) come from
 //! [`ServiceConfig::default`], so the two layers cannot disagree.
+//!
+//! The backend sections (`[storage.fs]`, `[storage.sled]`, `[storage.redis]`, `[storage.s3]`),
+//! `[cache]` and `[coordination]` are the options types of the crates they configure, which
+//! deserialize themselves (their `serde` feature), check themselves (`validate()`, called from
+//! here with the section prefixed to the key they name) and redact their own secrets
+//! (`redacted()`). A key of a backend is written once, in its crate.
+//!
+//! Modules: `sections` (the other sections and keyword values), `env` (variable names and
+//! keys), `load`, `validate`, `output` (TOML and redaction), `error` ([`ConfigError`]).
 
 mod env;
 mod error;
