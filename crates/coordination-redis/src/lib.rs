@@ -16,6 +16,11 @@
 //! Single-node Redis locks are advisory across a Redis failover (see the redis crate's notes);
 //! the cost of a lost lock here is one duplicate upstream fetch of an artifact whose every save
 //! is atomic, never a wrong answer.
+//!
+//! # Dependencies
+//! Of gomodproxy's crates: `gomodproxy-service` (only its `coordination` traits, which this
+//! implements) and `gomodproxy-redact` (URLs in errors and `Debug`). Nothing depends on it but
+//! the server, which connects it when `[coordination] redis_url` is set.
 
 #![deny(missing_docs)]
 
@@ -24,8 +29,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use gomodproxy_service::coordination::{FetchLock, LockGuard};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script};
+use redis::{AsyncCommands, RedisError, Script};
 use tokio::sync::oneshot;
+
+mod error;
+mod options;
+
+pub use error::{ConnectError, LockError};
+pub use options::{MIN_LOCK_TTL, RedisLockOptions, RedisLockOptionsError};
 
 /// Extends the expiry only if the key still holds our token.
 const RENEW: &str = r"
@@ -40,44 +51,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0";
-
-/// Settings of [`RedisFetchLock`].
-#[derive(Clone)]
-pub struct RedisLockOptions {
-    /// Server URL (`redis://host:port/db`).
-    pub url: String,
-    /// Prepended to lock keys (`<prefix>lock:<key path>`).
-    pub key_prefix: String,
-    /// Expiry of a lock that is not renewed: how long a dead replica can block the others.
-    pub ttl: Duration,
-    /// Longest wait for a lock another replica holds.
-    pub max_wait: Duration,
-    /// Timeout of connecting and of each command.
-    pub timeout: Duration,
-}
-
-impl Default for RedisLockOptions {
-    fn default() -> Self {
-        RedisLockOptions {
-            url: "redis://127.0.0.1:6379/0".to_string(),
-            key_prefix: "gomodproxy:".to_string(),
-            ttl: Duration::from_secs(30),
-            max_wait: Duration::from_secs(15 * 60),
-            timeout: Duration::from_secs(2),
-        }
-    }
-}
-
-impl std::fmt::Debug for RedisLockOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisLockOptions")
-            .field("url", &gomodproxy_redact::url(&self.url))
-            .field("key_prefix", &self.key_prefix)
-            .field("ttl", &self.ttl)
-            .field("max_wait", &self.max_wait)
-            .finish()
-    }
-}
 
 /// Cluster-wide fetch locks in one Redis; see the crate docs.
 #[derive(Clone)]
@@ -95,37 +68,34 @@ impl std::fmt::Debug for RedisFetchLock {
 }
 
 impl RedisFetchLock {
-    /// Connects; fails (naming the URL, password hidden) if the server does not answer.
-    pub async fn connect(options: RedisLockOptions) -> Result<RedisFetchLock, String> {
-        let shown = gomodproxy_redact::url(&options.url);
-        if options.ttl < Duration::from_millis(300) {
-            return Err(format!(
-                "lock ttl {:?} is too short (at least 300ms)",
-                options.ttl
-            ));
+    /// Connects; fails (naming the URL, password hidden) if the options are invalid or the
+    /// server does not answer.
+    pub async fn connect(options: RedisLockOptions) -> Result<RedisFetchLock, ConnectError> {
+        if options.url.is_empty() {
+            return Err(ConnectError::NoUrl);
         }
-        let client = redis::Client::open(options.url.as_str())
-            .map_err(|e| format!("invalid Redis URL {shown}: {e}"))?;
+        options.validate()?;
+        let url = gomodproxy_redact::url(&options.url);
+        let client = match redis::Client::open(options.url.as_str()) {
+            Ok(client) => client,
+            Err(source) => return Err(ConnectError::InvalidUrl { url, source }),
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.timeout))
             .set_response_timeout(Some(options.timeout))
             .set_number_of_retries(1);
-        let mut conn = tokio::time::timeout(
-            options.timeout * 2,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| {
-            format!(
-                "Redis at {shown} did not answer within {:?}",
-                options.timeout * 2
-            )
-        })?
-        .map_err(|e| format!("cannot connect to Redis at {shown}: {e}"))?;
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| format!("Redis at {shown} does not answer PING: {e}"))?;
+        let after = options.timeout * 2;
+        let connected =
+            tokio::time::timeout(after, ConnectionManager::new_with_config(client, config)).await;
+        let mut conn = match connected {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(source)) => return Err(ConnectError::Connect { url, source }),
+            Err(_) => return Err(ConnectError::Timeout { url, after }),
+        };
+        let pong: Result<String, RedisError> = redis::cmd("PING").query_async(&mut conn).await;
+        if let Err(source) = pong {
+            return Err(ConnectError::Ping { url, source });
+        }
         Ok(RedisFetchLock { conn, options })
     }
 
@@ -250,32 +220,12 @@ impl Drop for Guard {
 }
 
 /// Whether `key` is locked now (for tests and diagnostics).
-pub async fn is_locked(lock: &RedisFetchLock, key: &str) -> Result<bool, String> {
+pub async fn is_locked(lock: &RedisFetchLock, key: &str) -> Result<bool, LockError> {
     let mut conn = lock.conn.clone();
     conn.exists(lock.lock_key(key))
         .await
-        .map_err(|e| format!("checking lock {key}: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn options_debug_hides_passwords() {
-        // One redactor for every Redis URL (it used to mask only `user:password@`).
-        for url in [
-            "redis://:s3cret@h:6379/0",
-            "redis://user:s3cret@h:6379/0",
-            "redis+unix:///run/redis.sock?db=0&pass=s3cret",
-        ] {
-            let options = RedisLockOptions {
-                url: url.to_string(),
-                ..RedisLockOptions::default()
-            };
-            let shown = format!("{options:?}");
-            assert!(!shown.contains("s3cret"), "{shown}");
-            assert!(shown.contains("***"), "{shown}");
-        }
-    }
+        .map_err(|source| LockError::Query {
+            key: key.to_string(),
+            source,
+        })
 }

@@ -190,7 +190,8 @@ async fn an_unreachable_redis_is_a_clear_error_at_connect() {
         ..RedisLockOptions::default()
     })
     .await
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert!(!err.contains("pw"), "password shown: {err}");

@@ -11,6 +11,12 @@
 //!   failures become HTTP statuses.
 //! - [`serve`]: the actix-web server with graceful shutdown on SIGTERM/SIGINT.
 //! - [`transfer`]: `export`, `import` and `verify` over [`gomodproxy_bundle`].
+//!
+//! # Dependencies
+//! The top of the workspace: it may depend on every other crate (the service, the bundle
+//! format, the storage contract, each backend and the coordination crate), and nothing depends
+//! on it. [`backend`] opens the backends and [`config`] embeds each one's options type; no other
+//! module names a backend crate.
 
 #![deny(missing_docs)]
 

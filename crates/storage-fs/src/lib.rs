@@ -39,12 +39,17 @@
 //! # Reads
 //! `get` opens the file and takes the size from the same open descriptor, so a concurrent
 //! overwrite (a rename over the path) can never pair one file's size with another's body; the
-//! body is streamed by [`gomodproxy_storage::file_body`] (the page cache read on the request's
+//! body is streamed by [`gomodproxy_file_body`] (the page cache read on the request's
 //! thread, the rest on the blocking pool). `modified` is the file's mtime, which a rename
 //! preserves: it is when the save was written.
 //!
 //! Empty directories are not removed on `delete`: a concurrent `put` into the same directory
 //! could otherwise lose its parent between creating it and renaming into it.
+//!
+//! # Dependencies
+//! Of gomodproxy's crates: `gomodproxy-storage` (the trait it implements) and
+//! `gomodproxy-file-body` (streaming a file). Nothing depends on it but the server's backend
+//! factory; it never reaches up to the service or the server.
 
 #![deny(missing_docs)]
 
@@ -55,11 +60,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
-use gomodproxy_storage::file_body::file_body;
+use gomodproxy_file_body::file_body;
 use gomodproxy_storage::{
     GetResult, Key, ListEntry, ListPrefix, ObjectMeta, PutPayload, Result, Storage, StorageError,
 };
 use tokio::io::{AsyncWriteExt, BufWriter};
+
+mod options;
+
+pub use options::{FsOptions, FsOptionsError};
 
 /// Name of the directory under the root that holds saves in progress.
 pub const TEMP_DIR: &str = ".tmp";
@@ -100,22 +109,6 @@ pub const OWNERS_DIR: &str = ".owners";
 /// Name of the extended attribute that records an object's length.
 const SIZE_XATTR: &str = "user.gomodproxy.size";
 
-/// Settings of [`FsStorage::open_with`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FsOptions {
-    /// Record each object's length at save time and check it on every read (see the crate
-    /// docs). Default on.
-    pub verify_size_on_read: bool,
-}
-
-impl Default for FsOptions {
-    fn default() -> Self {
-        FsOptions {
-            verify_size_on_read: true,
-        }
-    }
-}
-
 /// This store's claim on its temporary files: the owner file, locked for the store's life.
 #[derive(Debug)]
 struct Owner {
@@ -143,17 +136,24 @@ pub struct FsStorage {
 }
 
 impl FsStorage {
-    /// [`FsStorage::open_with`] with the default options.
+    /// [`FsStorage::open_with`] with the default options and `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<FsStorage> {
-        FsStorage::open_with(root, FsOptions::default())
+        FsStorage::open_with(FsOptions {
+            root: root.into(),
+            ..FsOptions::default()
+        })
     }
 
-    /// Opens (creating if needed) a store rooted at `root`, with its `.tmp` directory, and deletes
-    /// the temporary files of crashed processes (see the crate docs).
+    /// Opens (creating if needed) a store rooted at `options.root`, with its `.tmp` directory,
+    /// and deletes the temporary files of crashed processes (see the crate docs). Options that
+    /// fail [`FsOptions::validate`] are a [`StorageError::Backend`] naming the key.
     ///
     /// This does blocking filesystem calls: call it at startup, or from `spawn_blocking`.
-    pub fn open_with(root: impl Into<PathBuf>, options: FsOptions) -> Result<FsStorage> {
-        let root = root.into();
+    pub fn open_with(options: FsOptions) -> Result<FsStorage> {
+        options.validate().map_err(|e| {
+            StorageError::backend("fs", format!("invalid option `{}`: {e}", e.key()))
+        })?;
+        let root = options.root.clone();
         let tmp = root.join(TEMP_DIR);
         std::fs::create_dir_all(&tmp).map_err(|e| backend("create directory", &tmp, e))?;
         let owners = root.join(OWNERS_DIR);
@@ -167,7 +167,7 @@ impl FsStorage {
             options,
         };
         store.remove_stale_temp_files();
-        if options.verify_size_on_read && !xattrs_supported(&store.tmp) {
+        if store.options.verify_size_on_read && !xattrs_supported(&store.tmp) {
             tracing::warn!(
                 root = %store.root.display(),
                 "this filesystem has no user extended attributes: object lengths are not recorded, so reads cannot be checked against them (storage.fs.verify_size_on_read)"

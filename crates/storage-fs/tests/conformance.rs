@@ -406,12 +406,10 @@ async fn a_file_changed_on_disk_is_damaged_not_served() {
         .unwrap()
         .set_len(3)
         .unwrap();
-    let unchecked = FsStorage::open_with(
-        dir.path(),
-        FsOptions {
-            verify_size_on_read: false,
-        },
-    )
+    let unchecked = FsStorage::open_with(FsOptions {
+        root: dir.path().to_path_buf(),
+        verify_size_on_read: false,
+    })
     .unwrap();
     assert_eq!(unchecked.get_bytes(&k, 100).await.unwrap().1.len(), 3);
 }

@@ -71,6 +71,11 @@
 //! `cargo install s3s-fs` took 11 min 46 s (load about 9) and 5.5 CPU-minutes, for 10 MB. So
 //! MinIO builds in under 8 minutes on two cores unless they are heavily shared, and only once
 //! per machine: the script skips an installed binary.
+//!
+//! # Dependencies
+//! Of gomodproxy's crates: `gomodproxy-storage` (the trait it implements) and
+//! `gomodproxy-redact` (credentials in printed options). Nothing depends on it but the server's
+//! backend factory; it never reaches up to the service or the server.
 
 #![deny(missing_docs)]
 
@@ -95,7 +100,7 @@ mod options;
 mod upload;
 
 pub use error::{S3Error, S3ErrorKind};
-pub use options::{DEFAULT_REGION, MAX_PART_SIZE, MIN_PART_SIZE, S3Options};
+pub use options::{DEFAULT_REGION, MAX_PART_SIZE, MIN_PART_SIZE, S3Options, S3OptionsError};
 
 use error::{Target, s3_code};
 use options::{CredentialSource, Resolved};

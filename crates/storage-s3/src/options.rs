@@ -1,5 +1,6 @@
 //! [`S3Options`]: what an [`S3Storage`](crate::S3Storage) connects to and how, and how missing
-//! fields are filled from the usual AWS environment variables.
+//! fields are filled from the usual AWS environment variables; the server's `[storage.s3]`
+//! section.
 
 use std::fmt;
 use std::time::Duration;
@@ -58,21 +59,38 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` + `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (ECS/EKS pod
 /// identity), and otherwise the EC2 instance metadata service. No other `AWS_*` variable is
 /// read: `allow_http` and the addressing style are never taken from the environment.
-#[derive(Clone)]
+///
+/// # Configuration
+/// With the `serde` feature it deserializes itself under the names of its fields, durations as
+/// humantime strings (`"30s"`). The optional strings are plain strings there, empty for `None`
+/// (`endpoint = ""`: AWS); `virtual_hosted_style` is left out for `None`. A key it does not have
+/// is an error, a key left out keeps its default; [`retry_timeout`](Self::retry_timeout) is not a
+/// configuration key. [`S3Options::redacted`] is the copy to print.
+#[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct S3Options {
     /// The bucket. Required; it must already exist ([`S3Storage::open`](crate::S3Storage::open)
     /// checks).
     pub bucket: String,
     /// The S3 API endpoint, e.g. `http://127.0.0.1:9000` for MinIO; `None` for AWS (its regional
     /// endpoint). See the environment fallbacks above.
+    #[cfg_attr(feature = "serde", serde(with = "empty_is_none"))]
     pub endpoint: Option<String>,
     /// The region requests are signed for. See the environment fallbacks above.
+    #[cfg_attr(feature = "serde", serde(with = "empty_is_none"))]
     pub region: Option<String>,
     /// Access key id of static credentials.
+    #[cfg_attr(feature = "serde", serde(with = "empty_is_none"))]
     pub access_key_id: Option<String>,
     /// Secret access key of static credentials. Never printed.
+    #[cfg_attr(feature = "serde", serde(with = "empty_is_none"))]
     pub secret_access_key: Option<String>,
     /// Session token of temporary static credentials. Never printed.
+    #[cfg_attr(feature = "serde", serde(with = "empty_is_none"))]
     pub session_token: Option<String>,
     /// Permit an `http://` endpoint (local MinIO, tests). Default `false`: only `https://`.
     pub allow_http: bool,
@@ -80,23 +98,27 @@ pub struct S3Options {
     /// must then include the bucket); `Some(false)`: path-style URLs (`https://host/bucket/key`).
     /// Default `None`: virtual-hosted for AWS (no endpoint), path-style for a custom endpoint,
     /// which is what MinIO and most S3-compatible servers expect.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub virtual_hosted_style: Option<bool>,
     /// A prefix under which every object is stored (`<key_prefix>/<Key::path()>`), so that one
     /// bucket can hold other data or several caches. Leading and trailing `/` are ignored;
     /// empty (the default) stores keys at the top of the bucket.
     pub key_prefix: String,
     /// How long to wait for a TCP (and TLS) connection. Default 5 s.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub connect_timeout: Duration,
     /// The longest S3 may stay silent: the time from sending a request (including uploading its
     /// body, at most one part) until its response headers arrive, and then between two chunks of
     /// a response body. Default 30 s. There is deliberately no limit on a whole request: a
     /// 500 MiB zip may take minutes to stream to a slow client. A body reader that pauses longer
     /// than this between two reads gets a timeout error from the stream.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub request_timeout: Duration,
     /// How often a failed request is retried (connection errors, 5xx, 429 and, for idempotent
     /// requests, timeouts), with exponential backoff from 100 ms. Default 3.
     pub max_retries: usize,
     /// No retry starts later than this after the first attempt of a request. Default 15 s.
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub retry_timeout: Duration,
     /// Size of the parts of a multipart upload, and the size up to which a streamed payload is
     /// buffered and sent as one PUT. Between [`MIN_PART_SIZE`] (5 MiB) and [`MAX_PART_SIZE`].
@@ -131,7 +153,7 @@ impl Default for S3Options {
 
 /// Shows whether a secret is set, never its value.
 fn redacted(value: &Option<String>) -> Option<&'static str> {
-    value.as_ref().map(|_| "<redacted>")
+    value.as_ref().map(|_| HIDDEN)
 }
 
 impl fmt::Debug for S3Options {
@@ -153,6 +175,98 @@ impl fmt::Debug for S3Options {
             .field("part_size", &self.part_size)
             .field("upload_concurrency", &self.upload_concurrency)
             .finish()
+    }
+}
+
+/// What [`S3Options::redacted`] shows instead of a secret.
+const HIDDEN: &str = "<redacted>";
+
+/// Why [`S3Options`] cannot be used, found without the environment ([`S3Options::validate`];
+/// opening the store checks more, once the environment is applied). `Display` says what is
+/// wrong with the setting that [`S3OptionsError::key`] names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum S3OptionsError {
+    /// No `bucket`.
+    #[error("is required with storage.type = \"s3\"")]
+    NoBucket,
+    /// `endpoint` is neither `http://` nor `https://`.
+    #[error("want an http:// or https:// URL")]
+    EndpointScheme,
+    /// An `http://` endpoint without `allow_http` (the endpoint shown redacted).
+    #[error("must be true for the http:// endpoint {endpoint}")]
+    HttpNotAllowed {
+        /// The endpoint, its credentials redacted.
+        endpoint: String,
+    },
+    /// `part_size` below [`MIN_PART_SIZE`].
+    #[error("must be at least {MIN_PART_SIZE} bytes")]
+    PartSizeTooSmall,
+}
+
+impl S3OptionsError {
+    /// The key of the offending setting, as the configuration spells it (the field's name).
+    pub fn key(&self) -> &'static str {
+        match self {
+            S3OptionsError::NoBucket => "bucket",
+            S3OptionsError::EndpointScheme => "endpoint",
+            S3OptionsError::HttpNotAllowed { .. } => "allow_http",
+            S3OptionsError::PartSizeTooSmall => "part_size",
+        }
+    }
+}
+
+impl S3Options {
+    /// Checks what can be checked without the environment, for a configuration loader to name
+    /// the key before anything is opened. [`S3Storage::open`](crate::S3Storage::open) checks
+    /// every field once the environment is applied.
+    pub fn validate(&self) -> Result<(), S3OptionsError> {
+        if self.bucket.is_empty() {
+            return Err(S3OptionsError::NoBucket);
+        }
+        if let Some(endpoint) = self.endpoint.as_deref().filter(|e| !e.is_empty()) {
+            if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+                return Err(S3OptionsError::EndpointScheme);
+            }
+            if endpoint.starts_with("http://") && !self.allow_http {
+                return Err(S3OptionsError::HttpNotAllowed {
+                    endpoint: gomodproxy_redact::url(endpoint),
+                });
+            }
+        }
+        if self.part_size < MIN_PART_SIZE {
+            return Err(S3OptionsError::PartSizeTooSmall);
+        }
+        Ok(())
+    }
+
+    /// A copy to print: the secret key and session token replaced by `<redacted>` when set, and
+    /// the endpoint's credentials redacted.
+    pub fn redacted(&self) -> S3Options {
+        let hide = |secret: &Option<String>| secret.as_ref().map(|_| HIDDEN.to_string());
+        S3Options {
+            endpoint: self.endpoint.as_deref().map(gomodproxy_redact::url),
+            secret_access_key: hide(&self.secret_access_key),
+            session_token: hide(&self.session_token),
+            ..self.clone()
+        }
+    }
+}
+
+/// The optional strings in the configuration: a plain string, empty for `None`.
+#[cfg(feature = "serde")]
+mod empty_is_none {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<String>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(value.as_deref().unwrap_or(""))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Some(String::deserialize(d)?).filter(|v| !v.is_empty()))
     }
 }
 
@@ -328,7 +442,7 @@ impl S3Options {
             Vec::new()
         };
 
-        let key_prefix = normalize_prefix(&self.key_prefix).map_err(invalid)?;
+        let key_prefix = normalize_prefix(&self.key_prefix).map_err(|e| invalid(e.to_string()))?;
 
         if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&self.part_size) {
             return Err(invalid(format!(
@@ -368,23 +482,28 @@ impl S3Options {
     }
 }
 
+/// Why a `key_prefix` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum PrefixError {
+    #[error("key_prefix {0:?} has an empty, '.' or '..' element")]
+    BadElement(String),
+    #[error("key_prefix {0:?} contains a control character")]
+    ControlCharacter(String),
+}
+
 /// Strips leading and trailing `/` and checks the elements: object_store's `Path` rejects empty
 /// elements, `.`, `..` and control characters, and a prefix must not hide our own names.
-fn normalize_prefix(prefix: &str) -> Result<String, String> {
+fn normalize_prefix(prefix: &str) -> Result<String, PrefixError> {
     let trimmed = prefix.trim_matches('/');
     if trimmed.is_empty() {
         return Ok(String::new());
     }
     for element in trimmed.split('/') {
         if element.is_empty() || element == "." || element == ".." {
-            return Err(format!(
-                "key_prefix {prefix:?} has an empty, '.' or '..' element"
-            ));
+            return Err(PrefixError::BadElement(prefix.to_string()));
         }
         if element.chars().any(|c| c.is_control()) {
-            return Err(format!(
-                "key_prefix {prefix:?} contains a control character"
-            ));
+            return Err(PrefixError::ControlCharacter(prefix.to_string()));
         }
     }
     Ok(trimmed.to_string())

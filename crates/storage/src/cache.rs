@@ -33,21 +33,32 @@ use crate::{GetResult, Key, ListEntry, ListPrefix, ObjectMeta, PutPayload, Resul
 /// budget unnoticed.
 const ENTRY_OVERHEAD: u64 = 256;
 
-/// Settings of a [`MemoryCache`].
-#[derive(Debug, Clone)]
+/// Settings of a [`MemoryCache`]: the server's `[cache]` section.
+///
+/// With the `serde` feature it deserializes itself, under the names of its fields
+/// (`memory_bytes`, `max_object_bytes`, `mutable_max_age` as a humantime string such as `"5s"`);
+/// a key it does not have is an error, and a key left out keeps its default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct MemoryCacheOptions {
-    /// Total budget in bytes. 0 disables caching (every call goes to the store).
-    pub capacity_bytes: u64,
-    /// Largest single object cached.
+    /// Total budget in bytes. 0 disables caching (every call goes to the store). Default 64 MiB.
+    pub memory_bytes: u64,
+    /// Largest single object cached. Default 1 MiB.
     pub max_object_bytes: u64,
-    /// Longest time a mutable object is served from memory.
+    /// Longest time a mutable object (`list`, `@latest`, a tree head) is served from memory:
+    /// other replicas sharing the store may have replaced it. Default 5 s.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub mutable_max_age: Duration,
 }
 
 impl Default for MemoryCacheOptions {
     fn default() -> Self {
         MemoryCacheOptions {
-            capacity_bytes: 64 << 20,
+            memory_bytes: 64 << 20,
             max_object_bytes: 1 << 20,
             mutable_max_age: Duration::from_secs(5),
         }
@@ -177,7 +188,7 @@ impl<S: Storage> MemoryCache<S> {
     }
 
     fn cacheable(&self, key: &Key) -> bool {
-        self.options.capacity_bytes > 0 && !key.is_zip()
+        self.options.memory_bytes > 0 && !key.is_zip()
     }
 
     /// The cached body and meta of `key`, if held and not too old.
@@ -209,7 +220,7 @@ impl<S: Storage> MemoryCache<S> {
         }
         let mut lru = self.lock();
         if lru.write_epoch == epoch {
-            lru.insert(key.clone(), body, meta, self.options.capacity_bytes);
+            lru.insert(key.clone(), body, meta, self.options.memory_bytes);
         }
     }
 
@@ -235,7 +246,7 @@ impl<S: Storage> MemoryCache<S> {
 impl<S: Storage> fmt::Debug for MemoryCache<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryCache")
-            .field("capacity_bytes", &self.options.capacity_bytes)
+            .field("memory_bytes", &self.options.memory_bytes)
             .field("inner", &self.inner)
             .finish()
     }

@@ -18,10 +18,15 @@
 //!   tell a cache miss (go upstream) from a broken backend (answer 503).
 //!
 //! [`memory::InMemory`] is the reference implementation. [`cache::MemoryCache`] is a wrapper
-//! that holds small objects of any store in a bounded memory cache. [`file_body`] streams a body
-//! out of a local file, for the backends that keep bodies in files. With the `conformance`
+//! that holds small objects of any store in a bounded memory cache. With the `conformance`
 //! feature, `conformance::run_all` is the one suite every backend crate runs against a real
-//! instance.
+//! instance. (Streaming a body out of a local file, which the fs and sled backends share, is the
+//! `gomodproxy-file-body` crate.)
+//!
+//! # Dependencies
+//! Of gomodproxy's crates only `gomod` (key validation and escaping). Everything else depends
+//! on this crate, never the other way: no backend, no service, no server code here. Arrows point
+//! downward only: server → service → storage ← backends.
 
 #![deny(missing_docs)]
 
@@ -34,7 +39,6 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{BoxStream, StreamExt};
 
 pub mod cache;
-pub mod file_body;
 mod key;
 pub mod memory;
 

@@ -25,7 +25,7 @@ async fn memory_cache_passes_the_conformance_suite() {
     let store = MemoryCache::new(
         InMemory::new(),
         MemoryCacheOptions {
-            capacity_bytes: 64 * 1024,
+            memory_bytes: 64 * 1024,
             max_object_bytes: 16 * 1024,
             mutable_max_age: Duration::from_secs(5),
         },
@@ -96,7 +96,7 @@ fn list_key() -> Key {
 
 fn options(capacity: u64) -> MemoryCacheOptions {
     MemoryCacheOptions {
-        capacity_bytes: capacity,
+        memory_bytes: capacity,
         max_object_bytes: 4096,
         mutable_max_age: Duration::from_millis(200),
     }

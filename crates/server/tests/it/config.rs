@@ -203,7 +203,7 @@ fn every_backend_section_is_settable_from_the_environment() {
     assert_eq!(c.storage.redis.key_prefix, "gmp:");
     assert_eq!(c.storage.redis.response_timeout, Duration::from_secs(3));
     assert_eq!(c.storage.sled.path, PathBuf::from("/var/lib/gmp/sled"));
-    assert_eq!(c.storage.sled.cache_capacity, 1 << 20);
+    assert_eq!(c.storage.sled.cache_capacity_bytes, 1 << 20);
     assert_eq!(c.cache.memory_bytes, 0);
     assert!(!c.sumdb.verify);
     assert_eq!(

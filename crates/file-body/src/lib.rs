@@ -13,14 +13,24 @@
 //! buffer that keeps its largest size, so a download holds about one read and one slice (64
 //! concurrent 100 MiB downloads stay under 45 MiB RSS; larger reads or whole-read chunks did not
 //! serve faster).
+//!
+//! The one `unsafe` block of the backends lives here (the `preadv2` call), behind a safe
+//! function, so the storage contract crate stays free of it.
+//!
+//! Dependencies: none of gomodproxy's crates (only bytes, futures, tokio and, on Linux, libc).
+//! The fs and sled backends depend on it; the stream it returns is the contract's
+//! `gomodproxy_storage::ByteStream` type.
+
+#![deny(missing_docs)]
 
 use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
-use crate::ByteStream;
+/// A stream of body chunks (the same type as `gomodproxy_storage::ByteStream`).
+pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
 
 /// Size of one read of a body from disk.
 pub const READ_BUFFER: usize = 128 * 1024;
