@@ -171,24 +171,19 @@ fn collect_non_keys(dir: &Path, prefix: &str, out: &mut Vec<String>) {
 /// the tree head it verified them with in `pkg/sumdb/<name>/latest`: the import uses it.
 #[tokio::test]
 async fn the_go_commands_tree_head_beside_the_module_cache_is_used() {
-    use gomod::sumdb::tlog::stored_hash_count;
-
     let fx = Fixture::new().await;
     // The lookups came with an older tree (as they do: each carries the tree of its day); the
     // tiles are of the newest tree the go command saw.
     let old_n = 304;
-    let mut early = TestLog::new(7);
-    early.texts = fx.log.texts[..old_n].to_vec();
-    early.stored = fx.log.stored[..stored_hash_count(old_n as i64) as usize].to_vec();
+    let early = fx.log.prefix(old_n);
     let gopath = tempfile::tempdir().unwrap();
     let download = gopath.path().join("pkg/mod/cache/download");
     let sumdb = download.join(format!("sumdb/{DB}"));
-    for ((module, version), id) in &fx.log.ids {
+    for (module, version) in fx.log.recorded() {
         let escaped = gomod::escape::escape(module);
         let file = sumdb.join(format!("lookup/{escaped}@{version}"));
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        let mut body = format!("{id}\n{}\n", fx.log.texts[*id as usize]).into_bytes();
-        body.extend_from_slice(&early.note());
+        let body = fx.log.lookup_body_with_note(module, version, &early.note());
         std::fs::write(file, body).unwrap();
     }
     for tile in fx.log.tiles() {

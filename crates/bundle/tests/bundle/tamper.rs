@@ -240,9 +240,7 @@ async fn an_info_naming_another_version_is_refused() {
 async fn a_tree_head_signed_by_another_key_refuses_the_database_and_what_it_vouches_for() {
     let fx = Fixture::new().await;
     let bundle = fx.export(&ExportOptions::default()).await;
-    let mut impostor = TestLog::new(99);
-    impostor.texts = fx.log.texts.clone();
-    impostor.stored = fx.log.stored.clone();
+    let impostor = fx.log.signed_by(signer(99));
     let latest = format!("sumdb/{DB}/latest");
     let tampered = rewrite(&bundle, |p, b| {
         Some(if p == latest {
@@ -296,9 +294,7 @@ async fn a_store_with_a_newer_tree_keeps_it_and_a_forked_tree_refuses_the_bundle
     let bundle = fx.export(&ExportOptions::default()).await;
 
     // The same log, grown: the bundle's tree is proven a prefix of it.
-    let mut grown = TestLog::new(7);
-    grown.texts = fx.log.texts.clone();
-    grown.stored = fx.log.stored.clone();
+    let mut grown = fx.log.clone();
     grown.fillers(300);
     let (_d, store) = fresh().await;
     store
@@ -327,7 +323,7 @@ async fn a_store_with_a_newer_tree_keeps_it_and_a_forked_tree_refuses_the_bundle
     );
 
     // A different log of the same size under the same key: a fork.
-    let mut fork = TestLog::new(7);
+    let mut fork = test_log(7);
     fork.fillers(fx.log.n() as usize);
     assert_eq!(fork.n(), fx.log.n());
     let (_d, store) = fresh().await;
