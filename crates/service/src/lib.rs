@@ -28,10 +28,10 @@
 pub mod coordination;
 mod dedup;
 mod fetch;
-mod graph;
 mod offline;
 mod online;
 pub mod prewarm;
+pub mod progress;
 mod sumdb;
 mod ttl_cache;
 mod upstream;
