@@ -17,14 +17,15 @@ use gomod::dirhash::hash_go_mod;
 use gomod::sumdb::{Lookup, SumdbPath};
 use gomod::zipfile::ZipLimits;
 use gomod::{ModulePath, Version};
+use gomodproxy_service::validate;
 use gomodproxy_storage::{ArtifactKind, Key, PutPayload, Storage, StorageExt};
 use tokio_util::io::ReaderStream;
 
+use crate::MAX_SMALL;
 use crate::error::BundleError;
 use crate::manifest::Manifest;
 use crate::source::{self, Body, ImportSource, Item, ReadOptions};
 use crate::sumdb::{Staging, Verdict, Verifiers, check_db};
-use crate::validate::{self, MAX_SMALL};
 use crate::{Problem, Progress};
 
 /// How many skipped paths a report keeps as examples.
@@ -92,7 +93,7 @@ pub async fn import(
     storage: &dyn Storage,
     source: ImportSource,
     options: &ImportOptions,
-    progress: &dyn Progress,
+    progress: &dyn Progress<str>,
 ) -> Result<ImportReport, BundleError> {
     let started = Instant::now();
     let is_dir = matches!(source, ImportSource::Dir(_));
@@ -137,7 +138,7 @@ pub async fn import(
 struct Importer<'a> {
     storage: &'a dyn Storage,
     options: &'a ImportOptions,
-    progress: &'a dyn Progress,
+    progress: &'a dyn Progress<str>,
     report: ImportReport,
     /// The source's checksum-database objects, until they are checked (`None` after).
     staging: Option<Staging>,
@@ -186,11 +187,11 @@ impl Importer<'_> {
                 self.report.manifest = Some(m);
             }
             Item::Skipped { path, reason } => {
-                self.progress.object(&path, 0);
+                self.progress.step(&path, 0);
                 self.skip(path, reason);
             }
             Item::Refused { path, reason } => {
-                self.progress.object(&path, 0);
+                self.progress.step(&path, 0);
                 self.refuse(path, reason);
             }
             Item::Object { key, body } => {
@@ -214,7 +215,7 @@ impl Importer<'_> {
                 }
                 self.finish_sumdb().await?;
                 self.artifact(key, body).await?;
-                self.progress.object(&path, size);
+                self.progress.step(&path, size);
             }
         }
         Ok(())
@@ -262,7 +263,7 @@ impl Importer<'_> {
                         .insert((module.clone(), version.clone()));
                 }
                 let size = staging.sizes.get(&path).copied().unwrap_or(0);
-                self.progress.object(&path, size);
+                self.progress.step(&path, size);
                 self.record(path, outcome);
             }
         }
@@ -329,15 +330,15 @@ impl Importer<'_> {
                                 });
                                 return Ok(());
                             }
-                            Err(why) => Outcome::Refused(why),
+                            Err(why) => Outcome::Refused(why.into()),
                         }
                     }
-                    ArtifactKind::Info => match validate::info(version, &bytes) {
+                    ArtifactKind::Info => match validate::info_for(version, &bytes) {
                         Ok(()) => match self.has_record(module, version).await? {
                             Ok(()) => self.store_immutable(&key, bytes).await?,
                             Err(why) => Outcome::Refused(why),
                         },
-                        Err(why) => Outcome::Refused(why),
+                        Err(why) => Outcome::Refused(why.into()),
                     },
                     ArtifactKind::Mod => match validate::go_mod(module, &bytes) {
                         Ok(()) => {
@@ -347,23 +348,23 @@ impl Importer<'_> {
                                 Err(why) => Outcome::Refused(why),
                             }
                         }
-                        Err(why) => Outcome::Refused(why),
+                        Err(why) => Outcome::Refused(why.into()),
                     },
                     ArtifactKind::Zip => unreachable!("zips are handled above"),
                 };
                 self.record(path, outcome);
             }
             (Key::List { module }, Body::Bytes(bytes)) => {
-                let outcome = match validate::list(module, &bytes) {
+                let outcome = match validate::check_list(module, &bytes) {
                     Ok(()) => self.store_list(&key, bytes).await?,
-                    Err(why) => Outcome::Refused(why),
+                    Err(why) => Outcome::Refused(why.into()),
                 };
                 self.record(path, outcome);
             }
             (Key::Latest { module }, Body::Bytes(bytes)) => {
-                let outcome = match validate::latest(module, &bytes) {
+                let outcome = match validate::info_of(module, &bytes) {
                     Ok(v) => self.store_latest_info(&key, bytes, &v).await?,
-                    Err(why) => Outcome::Refused(why),
+                    Err(why) => Outcome::Refused(why.into()),
                 };
                 self.record(path, outcome);
             }
@@ -747,7 +748,7 @@ impl Importer<'_> {
         match self.storage.get_bytes(key, MAX_SMALL).await {
             Ok((_, stored)) => {
                 let module = key.module().cloned();
-                let stored_version = module.and_then(|m| validate::latest(&m, &stored).ok());
+                let stored_version = module.and_then(|m| validate::info_of(&m, &stored).ok());
                 if stored == body
                     || stored_version.is_some_and(|s| {
                         gomod::semver::compare(s.as_str(), version.as_str())

@@ -19,8 +19,8 @@ use gomod::sumdb::tlog::{
 use gomod::sumdb::{Lookup, SumdbName, SumdbPath};
 use gomodproxy_storage::{Key, Storage, StorageExt};
 
+use crate::MAX_SMALL;
 use crate::error::BundleError;
-use crate::validate::MAX_SMALL;
 
 /// Largest tile: 2^8 hashes.
 pub(crate) const MAX_TILE: u64 = (1 << SUMDB_TILE_HEIGHT) * HASH_SIZE as u64;

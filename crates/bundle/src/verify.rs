@@ -18,13 +18,14 @@ use gomod::sumdb::tlog::Tree;
 use gomod::sumdb::{Lookup, Record, SumdbName, SumdbPath};
 use gomod::zipfile::ZipLimits;
 use gomod::{ModulePath, Version};
+use gomodproxy_service::validate;
 use gomodproxy_storage::{ArtifactKind, Key, ListEntry, ListPrefix, Storage, StorageExt};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::BundleError;
 use crate::order::order_key;
 use crate::sumdb::{MAX_TILE, Tiles, Verifiers, check_lookup, open_tree};
-use crate::validate::{self, MAX_MOD, MAX_SMALL};
+use crate::{MAX_MOD, MAX_SMALL};
 use crate::{Problem, Progress};
 
 /// What to verify.
@@ -72,7 +73,7 @@ impl VerifyReport {
 pub async fn verify(
     storage: &dyn Storage,
     options: &VerifyOptions,
-    progress: &dyn Progress,
+    progress: &dyn Progress<str>,
 ) -> Result<VerifyReport, BundleError> {
     let started = Instant::now();
     let mut report = VerifyReport::default();
@@ -131,7 +132,7 @@ pub async fn verify(
             problem(format!(
                 "no verifier key for checksum database {db} is configured (sumdb.databases)"
             ));
-            progress.object(&key_path, entry.meta.size);
+            progress.step(&key_path, entry.meta.size);
             continue;
         };
         if !anchors.contains_key(db) {
@@ -218,7 +219,7 @@ pub async fn verify(
                 report.records += 1;
             }
         }
-        progress.object(&key_path, entry.meta.size);
+        progress.step(&key_path, entry.meta.size);
     }
 
     // Artifacts, in order: .info, .mod, .ziphash, .zip per version.
@@ -246,7 +247,7 @@ pub async fn verify(
             } => match kind {
                 ArtifactKind::Info => {
                     if let Some(body) = read(storage, &entry.key, MAX_SMALL, &mut problems).await? {
-                        if let Err(why) = validate::info(version, &body) {
+                        if let Err(why) = validate::info_for(version, &body) {
                             problems.push(Problem::new(&path, why));
                         }
                         report.others += 1;
@@ -308,7 +309,7 @@ pub async fn verify(
             },
             Key::List { module } => {
                 if let Some(body) = read(storage, &entry.key, MAX_SMALL, &mut problems).await? {
-                    if let Err(why) = validate::list(module, &body) {
+                    if let Err(why) = validate::check_list(module, &body) {
                         problems.push(Problem::new(&path, why));
                     }
                     report.others += 1;
@@ -316,7 +317,7 @@ pub async fn verify(
             }
             Key::Latest { module } => {
                 if let Some(body) = read(storage, &entry.key, MAX_SMALL, &mut problems).await? {
-                    if let Err(why) = validate::latest(module, &body) {
+                    if let Err(why) = validate::info_of(module, &body) {
                         problems.push(Problem::new(&path, why));
                     }
                     report.others += 1;
@@ -328,7 +329,7 @@ pub async fn verify(
             progress.problem(p);
         }
         report.problems.extend(problems);
-        progress.object(&path, entry.meta.size);
+        progress.step(&path, entry.meta.size);
     }
     if let Some((_, _, hp, _)) = ziphash {
         report
@@ -353,11 +354,11 @@ async fn read(
         Err(gomodproxy_storage::StorageError::Backend { source, .. })
             if source.to_string().contains("limit") =>
         {
-            problems.push(Problem::new(&key.path(), source.to_string()));
+            problems.push(Problem::new(key.path(), source.to_string()));
             Ok(None)
         }
         Err(e @ gomodproxy_storage::StorageError::Corrupt { .. }) => {
-            problems.push(Problem::new(&key.path(), e.to_string()));
+            problems.push(Problem::new(key.path(), e.to_string()));
             Ok(None)
         }
         Err(e) => Err(e.into()),

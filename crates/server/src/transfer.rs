@@ -8,6 +8,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -209,11 +210,13 @@ pub async fn verify(modules: Vec<String>, config: Config) -> anyhow::Result<bool
     Ok(report.ok())
 }
 
-/// Progress on stderr: a bar on a terminal, a line per phase otherwise.
+/// Progress on stderr: a bar on a terminal (with a count of the problems found so far), a
+/// line per phase otherwise. The problems themselves are listed when the run ends.
 struct Bar {
     command: &'static str,
     bar: Mutex<Option<ProgressBar>>,
     terminal: bool,
+    problems: AtomicU64,
 }
 
 impl Bar {
@@ -222,6 +225,7 @@ impl Bar {
             command,
             bar: Mutex::new(None),
             terminal: std::io::stderr().is_terminal(),
+            problems: AtomicU64::new(0),
         }
     }
 
@@ -232,7 +236,7 @@ impl Bar {
     }
 }
 
-impl Progress for Bar {
+impl Progress<str> for Bar {
     fn phase(&self, name: &str, objects: Option<u64>, bytes: Option<u64>) {
         let mut slot = self.bar.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(bar) = slot.take() {
@@ -250,24 +254,44 @@ impl Progress for Bar {
         let (bar, template) = match bytes {
             Some(total) => (
                 ProgressBar::new(total),
-                "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
             ),
-            None => (ProgressBar::new_spinner(), "{prefix:>10} {spinner} {bytes}"),
+            None => (
+                ProgressBar::new_spinner(),
+                "{prefix:>10} {spinner} {bytes} {msg}",
+            ),
         };
         let style = ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(name.to_string());
+        bar.set_message(self.problems_found());
         bar.enable_steady_tick(Duration::from_millis(200));
         *slot = Some(bar);
     }
 
-    fn object(&self, _path: &str, bytes: u64) {
+    fn step(&self, _path: &str, bytes: u64) {
         if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             bar.inc(bytes);
         }
     }
 
-    fn problem(&self, _problem: &Problem) {}
+    fn problem(&self, _problem: &Problem) {
+        self.problems.fetch_add(1, Ordering::Relaxed);
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            bar.set_message(self.problems_found());
+        }
+    }
+}
+
+impl Bar {
+    /// `3 problems` (empty while there are none).
+    fn problems_found(&self) -> String {
+        match self.problems.load(Ordering::Relaxed) {
+            0 => String::new(),
+            1 => "1 problem".to_string(),
+            n => format!("{n} problems"),
+        }
+    }
 }

@@ -35,7 +35,7 @@ pub mod progress;
 mod sumdb;
 mod ttl_cache;
 mod upstream;
-mod validate;
+pub mod validate;
 mod versions;
 
 use std::fmt;
