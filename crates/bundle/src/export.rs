@@ -251,6 +251,9 @@ pub async fn export<W: Write + Send + 'static>(
     let filter = Filter::new(options)?;
     progress.phase("listing the store", None, None);
     let (selected, missing) = select(storage, options, filter.as_ref()).await?;
+    for problem in &missing {
+        progress.problem(problem);
+    }
 
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for e in &selected {

@@ -71,6 +71,7 @@ mod manifest;
 mod order;
 mod source;
 mod sumdb;
+mod verdict;
 mod verify;
 
 pub use error::BundleError;
