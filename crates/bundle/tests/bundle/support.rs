@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -14,7 +14,8 @@ use gomod::sumdb::note::Signer;
 use gomod::sumdb::{SumdbName, SumdbPath};
 use gomod::{ModulePath, Version, ZipLimits, check_zip};
 use gomodproxy_bundle::{
-    ExportOptions, ImportOptions, ImportReport, ImportSource, NoProgress, Verifiers,
+    ExportOptions, ImportOptions, ImportReport, ImportSource, NoProgress, Problem, Progress,
+    Verifiers,
 };
 use gomodproxy_storage::{ArtifactKind, Key, ListPrefix, Storage, StorageExt};
 use gomodproxy_storage_fs::FsStorage;
@@ -323,4 +324,23 @@ pub fn refused(report: &ImportReport) -> Vec<String> {
     let mut v: Vec<String> = report.refused.iter().map(|p| p.path.clone()).collect();
     v.sort();
     v
+}
+
+/// A progress sink that keeps what it is told.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    /// Steps (objects) done.
+    pub steps: Mutex<Vec<String>>,
+    /// Problems, in the order they were told.
+    pub problems: Mutex<Vec<Problem>>,
+}
+
+impl Progress<str> for Recorder {
+    fn step(&self, path: &str, _bytes: u64) {
+        self.steps.lock().unwrap().push(path.to_string());
+    }
+
+    fn problem(&self, problem: &Problem) {
+        self.problems.lock().unwrap().push(problem.clone());
+    }
 }

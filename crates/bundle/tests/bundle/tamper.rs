@@ -359,3 +359,37 @@ async fn a_different_object_already_stored_is_a_conflict_and_kept() {
     assert!(report.refused[0].reason.contains("conflict"));
     assert_eq!(store.get_bytes(&info, 1024).await.unwrap().1, mine);
 }
+
+#[tokio::test]
+async fn every_refusal_is_told_to_the_progress_sink_as_it_is_found() {
+    let fx = Fixture::new().await;
+    let bundle = fx.export(&ExportOptions::default()).await;
+    let impostor = fx.log.signed_by(signer(99));
+    let latest = format!("sumdb/{DB}/latest");
+    let info = format!("{A}/@v/v1.0.0.info");
+    let tampered = rewrite(&bundle, |p, b| {
+        Some(if p == latest {
+            impostor.note().to_vec()
+        } else if p == info {
+            br#"{"Version":"v1.0.1"}"#.to_vec()
+        } else {
+            b
+        })
+    });
+    let (_d, store) = fresh().await;
+    let recorder = Recorder::default();
+    let report = gomodproxy_bundle::import(
+        store.as_ref(),
+        gomodproxy_bundle::ImportSource::Bundle {
+            name: "test.bundle".into(),
+            reader: Box::new(std::io::Cursor::new(tampered)),
+        },
+        &fx.import_options(),
+        &recorder,
+    )
+    .await
+    .unwrap();
+    assert!(refused(&report).contains(&latest));
+    assert!(refused(&report).contains(&info));
+    assert_eq!(*recorder.problems.lock().unwrap(), report.refused);
+}
