@@ -14,7 +14,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::StreamExt;
 use gomod::dirhash::hash_go_mod;
-use gomod::sumdb::{Lookup, SumdbPath};
+use gomod::sumdb::{Lookup, SumdbName, SumdbPath};
 use gomod::zipfile::ZipLimits;
 use gomod::{ModulePath, Version};
 use gomodproxy_service::validate;
@@ -436,13 +436,7 @@ impl Importer<'_> {
             refuse!("its checksum-database record in the source was refused (see above)");
         }
         for db in self.options.sumdbs.names() {
-            let key = Key::Sumdb {
-                db: db.clone(),
-                path: SumdbPath::Lookup {
-                    module: module.clone(),
-                    version: version.clone(),
-                },
-            };
+            let key = lookup_key(db, module, version);
             if self.storage.exists(&key).await?.is_some() {
                 return Ok(Verdict::Accepted);
             }
@@ -465,13 +459,7 @@ impl Importer<'_> {
         }
         let mut proven = false;
         for db in self.options.sumdbs.names() {
-            let key = Key::Sumdb {
-                db: db.clone(),
-                path: SumdbPath::Lookup {
-                    module: module.clone(),
-                    version: version.clone(),
-                },
-            };
+            let key = lookup_key(db, module, version);
             let body = match self.storage.get_bytes(&key, MAX_SMALL).await {
                 Ok((_, b)) => b,
                 Err(e) if e.is_not_found() => continue,
@@ -761,5 +749,16 @@ impl Importer<'_> {
         let len = body.len() as u64;
         self.storage.put_bytes(key, body).await?;
         Ok(Outcome::Imported(len))
+    }
+}
+
+/// The key of `module@version`'s lookup in database `db`.
+fn lookup_key(db: &SumdbName, module: &ModulePath, version: &Version) -> Key {
+    Key::Sumdb {
+        db: db.clone(),
+        path: SumdbPath::Lookup {
+            module: module.clone(),
+            version: version.clone(),
+        },
     }
 }

@@ -3,6 +3,11 @@
 //! and [`verify`] what a store holds. Everything goes through the [`Storage`] trait, so a bundle
 //! exported from one backend imports into any other.
 //!
+//! It depends on `gomod` (the module and checksum-database rules), the storage trait, and
+//! `gomodproxy-service` for two things only: the small-object checks ([`validate`], one copy for
+//! serving and importing) and the [`Progress`] trait every batch job reports through. Never on a
+//! backend or the server.
+//!
 //! # The bundle format (version 1)
 //!
 //! One file: a tar stream (GNU headers, so module paths of any length fit) compressed as one
@@ -87,6 +92,8 @@ pub use source::ImportSource;
 pub use sumdb::Verifiers;
 pub use verify::{VerifyOptions, VerifyReport, verify};
 
+#[cfg(doc)]
+use gomodproxy_service::validate;
 #[cfg(doc)]
 use gomodproxy_storage::{Key, Storage};
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use gomod::sumdb::note::Verifier;
 use gomod::sumdb::tlog::{
-    HASH_SIZE, SUMDB_TILE_HEIGHT, Tile, TilePlan, Tree, record_hash, stored_hash_index,
+    HASH_SIZE, Hash, SUMDB_TILE_HEIGHT, Tile, TilePlan, Tree, record_hash, stored_hash_index,
     sub_tree_index, tree_hash_from_subtrees,
 };
 use gomod::sumdb::{Lookup, SumdbError, SumdbName, SumdbPath};
@@ -245,24 +245,20 @@ impl<'a> Tiles<'a> {
                 anchor.n
             );
         }
-        let plan = match TilePlan::new(anchor, SUMDB_TILE_HEIGHT, &[stored_hash_index(0, id)]) {
-            Ok(p) => p,
-            Err(e) => refuse!("{e}"),
+        let hashes = match self
+            .authenticate(anchor, &[stored_hash_index(0, id)])
+            .await?
+        {
+            Authenticated::Hashes(hashes) => hashes,
+            Authenticated::Refused(why) => return Ok(Verdict::Refused(why)),
         };
-        let data = match self.plan_data(&plan, None).await? {
-            PlanData::Complete(d) => d,
-            PlanData::Missing(tile) => refuse!("{}", PlanData::missing(&tile)),
-        };
-        match plan.verify(&data) {
-            Ok(hashes) if hashes.first() == Some(&record_hash(text.as_bytes())) => {
-                Ok(Verdict::Accepted)
-            }
-            Ok(_) => refuse!(
+        if hashes.first() != Some(&record_hash(text.as_bytes())) {
+            refuse!(
                 "the record is not the one the log holds at {id} (the signed tree of {} records says otherwise)",
                 anchor.n
-            ),
-            Err(e) => refuse!("the tiles that prove it fail: {e}"),
+            );
         }
+        Ok(Verdict::Accepted)
     }
 
     /// Proves that `tile` with `data` is what `anchor` commits to (a narrower tile: a prefix of
@@ -334,26 +330,46 @@ impl<'a> Tiles<'a> {
         if small.n == 0 {
             return Ok(Verdict::Accepted);
         }
-        let plan = match TilePlan::new(big, SUMDB_TILE_HEIGHT, &sub_tree_index(0, small.n)) {
-            Ok(p) => p,
-            Err(e) => refuse!("{e}"),
+        let hashes = match self.authenticate(big, &sub_tree_index(0, small.n)).await? {
+            Authenticated::Hashes(hashes) => hashes,
+            Authenticated::Refused(why) => return Ok(Verdict::Refused(why)),
         };
-        let data = match self.plan_data(&plan, None).await? {
-            PlanData::Complete(d) => d,
-            PlanData::Missing(tile) => refuse!("{}", PlanData::missing(&tile)),
-        };
-        match plan.verify(&data) {
-            Ok(hashes) if tree_hash_from_subtrees(&hashes) == Some(small.hash) => {
-                Ok(Verdict::Accepted)
-            }
-            Ok(_) => refuse!(
+        if tree_hash_from_subtrees(&hashes) != Some(small.hash) {
+            refuse!(
                 "SECURITY: the signed tree of {} records is not a prefix of the signed tree of {} records",
                 small.n,
                 big.n
-            ),
-            Err(e) => refuse!("the tiles that prove it fail: {e}"),
+            );
+        }
+        Ok(Verdict::Accepted)
+    }
+
+    /// The stored hashes at `indexes`, authenticated in `tree` with the tiles at hand.
+    async fn authenticate(
+        &mut self,
+        tree: Tree,
+        indexes: &[i64],
+    ) -> Result<Authenticated, BundleError> {
+        let refused = |why: String| Ok(Authenticated::Refused(why));
+        let plan = match TilePlan::new(tree, SUMDB_TILE_HEIGHT, indexes) {
+            Ok(p) => p,
+            Err(e) => return refused(e.to_string()),
+        };
+        let data = match self.plan_data(&plan, None).await? {
+            PlanData::Complete(d) => d,
+            PlanData::Missing(tile) => return refused(PlanData::missing(&tile)),
+        };
+        match plan.verify(&data) {
+            Ok(hashes) => Ok(Authenticated::Hashes(hashes)),
+            Err(e) => refused(format!("the tiles that prove it fail: {e}")),
         }
     }
+}
+
+/// Hashes authenticated in a tree, or why they could not be.
+enum Authenticated {
+    Hashes(Vec<Hash>),
+    Refused(String),
 }
 
 /// The tile data a proof needs, or the first tile nobody has.
