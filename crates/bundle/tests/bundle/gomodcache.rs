@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use gomodproxy_bundle::{ImportOptions, ImportSource, NoProgress};
+use gomodproxy_bundle::ImportOptions;
 use gomodproxy_storage::StorageExt;
 
 use crate::support::*;
@@ -90,14 +90,7 @@ async fn a_module_cache_made_by_the_go_command_imports_with_its_hashes() {
 
     let store_dir = tmp.path().join("store");
     let store = fs_store(&store_dir);
-    let report = gomodproxy_bundle::import(
-        store.as_ref(),
-        ImportSource::open(&download).unwrap(),
-        &ImportOptions::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let report = import_dir(store.as_ref(), &download, &ImportOptions::default()).await;
     assert!(report.ok(), "{:?}", report.refused);
     // info, mod, zip, ziphash, list of each module.
     assert_eq!(report.imported, 10, "{report:?}");
@@ -143,14 +136,7 @@ async fn a_module_cache_made_by_the_go_command_imports_with_its_hashes() {
     }
 
     // Again: everything is already there.
-    let again = gomodproxy_bundle::import(
-        store.as_ref(),
-        ImportSource::open(&download).unwrap(),
-        &ImportOptions::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let again = import_dir(store.as_ref(), &download, &ImportOptions::default()).await;
     assert!(again.ok(), "{:?}", again.refused);
     assert_eq!((again.imported, again.already), (0, 10));
 }
@@ -195,16 +181,8 @@ async fn the_go_commands_tree_head_beside_the_module_cache_is_used() {
 
     // Without the go command's tree head, the newest right-edge tile cannot be proven in any
     // tree the directory holds, nor can anything that needs the older tree's right edge.
-    let dir = tempfile::tempdir().unwrap();
-    let store = fs_store(dir.path());
-    let report = gomodproxy_bundle::import(
-        store.as_ref(),
-        ImportSource::open(&download).unwrap(),
-        &fx.import_options(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let (_dir, store) = fresh().await;
+    let report = import_dir(store.as_ref(), &download, &fx.import_options()).await;
     assert!(!report.ok());
     assert!(
         report.refused.iter().all(|p| p.path.starts_with("sumdb/")),
@@ -224,16 +202,8 @@ async fn the_go_commands_tree_head_beside_the_module_cache_is_used() {
     let pkg_sumdb = gopath.path().join(format!("pkg/sumdb/{DB}"));
     std::fs::create_dir_all(&pkg_sumdb).unwrap();
     std::fs::write(pkg_sumdb.join("latest"), fx.log.note()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = fs_store(dir.path());
-    let report = gomodproxy_bundle::import(
-        store.as_ref(),
-        ImportSource::open(&download).unwrap(),
-        &fx.import_options(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let (_dir, store) = fresh().await;
+    let report = import_dir(store.as_ref(), &download, &fx.import_options()).await;
     assert!(report.ok(), "{:?}", report.refused);
     assert_eq!(report.imported as usize, 1 + 4 + tiles);
     let (_, head) = store

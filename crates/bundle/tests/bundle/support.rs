@@ -302,14 +302,11 @@ pub fn entries(bundle: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// A bundle with the same entries as `bundle`, each passed through `edit` (`None` drops it).
-pub fn rewrite(bundle: &[u8], mut edit: impl FnMut(&str, Vec<u8>) -> Option<Vec<u8>>) -> Vec<u8> {
+/// A bundle of these entries, in this order.
+pub fn bundle_of(entries: impl IntoIterator<Item = (String, Vec<u8>)>) -> Vec<u8> {
     let encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
     let mut builder = tar::Builder::new(encoder);
-    for (path, body) in entries(bundle) {
-        let Some(body) = edit(&path, body) else {
-            continue;
-        };
+    for (path, body) in entries {
         let mut header = tar::Header::new_gnu();
         header.set_size(body.len() as u64);
         header.set_mode(0o644);
@@ -317,6 +314,39 @@ pub fn rewrite(bundle: &[u8], mut edit: impl FnMut(&str, Vec<u8>) -> Option<Vec<
         builder.append_data(&mut header, &path, &body[..]).unwrap();
     }
     builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// A bundle with the same entries as `bundle`, each passed through `edit` (`None` drops it).
+pub fn rewrite(bundle: &[u8], mut edit: impl FnMut(&str, Vec<u8>) -> Option<Vec<u8>>) -> Vec<u8> {
+    bundle_of(
+        entries(bundle)
+            .into_iter()
+            .filter_map(|(path, body)| edit(&path, body).map(|body| (path, body))),
+    )
+}
+
+/// A fresh fs store in a temporary directory (dropped with it).
+pub async fn fresh() -> (tempfile::TempDir, Arc<FsStorage>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    (dir, store)
+}
+
+/// Whether the store has an object at `path`.
+pub async fn stored(store: &dyn Storage, path: &str) -> bool {
+    store.exists(&key(path)).await.unwrap().is_some()
+}
+
+/// Imports a directory in GOPROXY or `$GOMODCACHE/cache/download` layout.
+pub async fn import_dir(store: &dyn Storage, dir: &Path, options: &ImportOptions) -> ImportReport {
+    gomodproxy_bundle::import(
+        store,
+        ImportSource::open(dir).unwrap(),
+        options,
+        &NoProgress,
+    )
+    .await
+    .unwrap()
 }
 
 /// The refused paths of a report.

@@ -3,24 +3,11 @@
 
 use bytes::Bytes;
 use gomodproxy_bundle::ExportOptions;
-use gomodproxy_storage::{ArtifactKind, Storage, StorageExt};
+use gomodproxy_storage::{ArtifactKind, StorageExt};
 
 use crate::support::*;
 
 const A: &str = "example.com/a";
-
-async fn fresh() -> (
-    tempfile::TempDir,
-    std::sync::Arc<gomodproxy_storage_fs::FsStorage>,
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = fs_store(dir.path());
-    (dir, store)
-}
-
-async fn stored(store: &dyn Storage, path: &str) -> bool {
-    store.exists(&key(path)).await.unwrap().is_some()
-}
 
 #[tokio::test]
 async fn a_changed_zip_is_refused_with_or_without_a_matching_ziphash() {
