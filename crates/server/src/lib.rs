@@ -22,4 +22,5 @@ pub mod logging;
 pub mod metrics;
 pub mod prewarm;
 pub mod serve;
+mod terminal;
 pub mod transfer;

@@ -7,9 +7,7 @@
 //! stderr: a bar on a terminal, one line per module version otherwise. The summary goes to
 //! stdout; failures are listed and make the exit status non-zero.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -24,10 +22,11 @@ use gomodproxy_service::prewarm::{
 };
 use gomodproxy_service::progress::Progress;
 use gomodproxy_storage::ArtifactKind;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::config::Config;
 use crate::http::CACHE_STATUS;
+use crate::terminal::Terminal;
 
 /// What the command line asked for.
 #[derive(Debug, Clone, Default)]
@@ -161,51 +160,32 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Progress on stderr: a bar on a terminal, plain lines otherwise.
-struct TerminalProgress {
-    bar: Mutex<Option<ProgressBar>>,
-    terminal: bool,
-}
+/// Progress on stderr: a bar of module versions on a terminal (failures printed above it), a
+/// line per phase and per module version otherwise.
+struct TerminalProgress(Terminal);
 
 impl TerminalProgress {
     fn new() -> Self {
-        TerminalProgress {
-            bar: Mutex::new(None),
-            terminal: std::io::stderr().is_terminal(),
-        }
+        TerminalProgress(Terminal::new("prewarm"))
     }
 
     fn finish(&self) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            bar.finish_and_clear();
-        }
+        self.0.finish();
     }
 }
 
 impl Progress<TargetDone> for TerminalProgress {
     fn phase(&self, name: &str, total: Option<u64>, _bytes: Option<u64>) {
-        let mut slot = self.bar.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(bar) = slot.take() {
-            bar.finish_and_clear();
-        }
-        if !self.terminal {
-            match total {
-                Some(n) => eprintln!("prewarm: {name} ({n})"),
-                None => eprintln!("prewarm: {name}"),
-            }
-            return;
-        }
-        let bar = match total {
-            Some(n) => ProgressBar::new(n),
-            None => ProgressBar::new_spinner(),
+        let (line, bar) = match total {
+            Some(n) => (format!("{name} ({n})"), ProgressBar::new(n)),
+            None => (name.to_string(), ProgressBar::new_spinner()),
         };
-        let style = ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {wide_msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_message(name.to_string());
-        bar.enable_steady_tick(Duration::from_millis(200));
-        *slot = Some(bar);
+        self.0.phase(
+            name,
+            &line,
+            bar,
+            "{prefix:>12} [{bar:30}] {pos}/{len} {wide_msg}",
+        );
     }
 
     fn step(&self, done: &TargetDone, _bytes: u64) {
@@ -220,15 +200,13 @@ impl Progress<TargetDone> for TerminalProgress {
             }
             Outcome::Failed(e) => format!("FAILED   {target}: {e}"),
         };
-        let slot = self.bar.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            Some(bar) => {
-                bar.inc(1);
-                if matches!(outcome, Outcome::Failed(_)) {
-                    bar.println(line);
-                }
-            }
-            None => eprintln!("prewarm: {line}"),
+        if !self.0.is_terminal() {
+            self.0.println(&line);
+            return;
+        }
+        self.0.with_bar(|bar| bar.inc(1));
+        if matches!(outcome, Outcome::Failed(_)) {
+            self.0.println(&line);
         }
     }
 }

@@ -6,10 +6,9 @@
 //! or problems to stderr. The functions return `Ok(false)` when something was refused, missing
 //! or wrong (already listed), which the binary turns into exit status 1.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,10 +18,11 @@ use gomodproxy_bundle::{
     ExportOptions, ImportOptions, ImportSource, Problem, Progress, Verifiers, VerifyOptions,
 };
 use gomodproxy_storage::Storage;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::config::Config;
 use crate::prewarm::human_bytes;
+use crate::terminal::Terminal;
 
 /// What `gomodproxy export` was asked for.
 #[derive(Debug, Clone)]
@@ -210,47 +210,41 @@ pub async fn verify(modules: Vec<String>, config: Config) -> anyhow::Result<bool
     Ok(report.ok())
 }
 
-/// Progress on stderr: a bar on a terminal (with a count of the problems found so far), a
-/// line per phase otherwise. The problems themselves are listed when the run ends.
+/// Progress on stderr: a bar of bytes on a terminal (with a count of the problems found so
+/// far), a line per phase otherwise. The problems themselves are listed when the run ends.
 struct Bar {
-    command: &'static str,
-    bar: Mutex<Option<ProgressBar>>,
-    terminal: bool,
+    out: Terminal,
     problems: AtomicU64,
 }
 
 impl Bar {
     fn new(command: &'static str) -> Bar {
         Bar {
-            command,
-            bar: Mutex::new(None),
-            terminal: std::io::stderr().is_terminal(),
+            out: Terminal::new(command),
             problems: AtomicU64::new(0),
         }
     }
 
     fn finish(&self) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            bar.finish_and_clear();
+        self.out.finish();
+    }
+
+    /// `3 problems` (empty while there are none).
+    fn problems_found(&self) -> String {
+        match self.problems.load(Ordering::Relaxed) {
+            0 => String::new(),
+            1 => "1 problem".to_string(),
+            n => format!("{n} problems"),
         }
     }
 }
 
 impl Progress<str> for Bar {
     fn phase(&self, name: &str, objects: Option<u64>, bytes: Option<u64>) {
-        let mut slot = self.bar.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(bar) = slot.take() {
-            bar.finish_and_clear();
-        }
-        if !self.terminal {
-            match (objects, bytes) {
-                (Some(n), Some(b)) => {
-                    eprintln!("{}: {name} ({n} objects, {})", self.command, human_bytes(b))
-                }
-                _ => eprintln!("{}: {name}", self.command),
-            }
-            return;
-        }
+        let line = match (objects, bytes) {
+            (Some(n), Some(b)) => format!("{name} ({n} objects, {})", human_bytes(b)),
+            _ => name.to_string(),
+        };
         let (bar, template) = match bytes {
             Some(total) => (
                 ProgressBar::new(total),
@@ -261,37 +255,17 @@ impl Progress<str> for Bar {
                 "{prefix:>10} {spinner} {bytes} {msg}",
             ),
         };
-        let style = ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_prefix(name.to_string());
         bar.set_message(self.problems_found());
-        bar.enable_steady_tick(Duration::from_millis(200));
-        *slot = Some(bar);
+        self.out.phase(name, &line, bar, template);
     }
 
     fn step(&self, _path: &str, bytes: u64) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            bar.inc(bytes);
-        }
+        self.out.with_bar(|bar| bar.inc(bytes));
     }
 
     fn problem(&self, _problem: &Problem) {
         self.problems.fetch_add(1, Ordering::Relaxed);
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            bar.set_message(self.problems_found());
-        }
-    }
-}
-
-impl Bar {
-    /// `3 problems` (empty while there are none).
-    fn problems_found(&self) -> String {
-        match self.problems.load(Ordering::Relaxed) {
-            0 => String::new(),
-            1 => "1 problem".to_string(),
-            n => format!("{n} problems"),
-        }
+        self.out
+            .with_bar(|bar| bar.set_message(self.problems_found()));
     }
 }
