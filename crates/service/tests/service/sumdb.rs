@@ -66,6 +66,14 @@ fn publish_module(up: &Upstream, zip: &Bytes) {
     up.set(&format!("{M}/@v/{V}.zip"), [Reply::Ok(zip.clone())]);
 }
 
+/// An upstream serving the module (its honest zip) and `log` under `sumdb/<name>/`.
+async fn upstream_with(log: &TestLog) -> Upstream {
+    let up = Upstream::start().await;
+    publish_module(&up, &good_zip(M, V));
+    publish(log, &up);
+    up
+}
+
 fn real_hashes() -> (String, String) {
     let go_mod_text = format!("module {M}\n");
     let files: [(&str, &[u8]); 2] = [("go.mod", go_mod_text.as_bytes()), ("m.go", b"package m\n")];
@@ -237,9 +245,7 @@ async fn a_tampered_tile_or_forged_record_is_caught_and_nothing_is_stored() {
         .unwrap();
 
     // 1. The tile holding the record is altered.
-    let up = Upstream::start().await;
-    publish_module(&up, &good_zip(M, V));
-    publish(&log, &up);
+    let up = upstream_with(&log).await;
     let mut bad = log.tile_data(&record_tile).to_vec();
     bad[0] ^= 1;
     up.set(
@@ -263,9 +269,7 @@ async fn a_tampered_tile_or_forged_record_is_caught_and_nothing_is_stored() {
     );
 
     // 2. The record in the lookup claims another hash (the tiles are honest).
-    let up = Upstream::start().await;
-    publish_module(&up, &good_zip(M, V));
-    publish(&log, &up);
+    let up = upstream_with(&log).await;
     let forged = String::from_utf8(log.lookup_body(M, V).to_vec())
         .unwrap()
         .replace(&zip_h1, "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
@@ -288,9 +292,7 @@ async fn a_tampered_tile_or_forged_record_is_caught_and_nothing_is_stored() {
     );
 
     // 3. A tree head signed by another key.
-    let up = Upstream::start().await;
-    publish_module(&up, &good_zip(M, V));
-    publish(&log, &up);
+    let up = upstream_with(&log).await;
     let impostor = log.signed_by(Signer::from_seed(DB, [9; 32]).unwrap());
     up.set(&format!("sumdb/{DB}/latest"), [Reply::Ok(impostor.note())]);
     up.set(
@@ -310,9 +312,7 @@ async fn a_tampered_tile_or_forged_record_is_caught_and_nothing_is_stored() {
 async fn a_forked_log_is_refused_and_the_trusted_tree_kept() {
     let (zip_h1, mod_h1) = real_hashes();
     let log = log_with_module(&zip_h1, &mod_h1);
-    let up = Upstream::start().await;
-    publish_module(&up, &good_zip(M, V));
-    publish(&log, &up);
+    let up = upstream_with(&log).await;
     let storage = Arc::new(InMemory::new());
     let cfg = ServiceConfig {
         sumdb_latest_ttl: Duration::ZERO,
@@ -344,9 +344,7 @@ async fn a_forked_log_is_refused_and_the_trusted_tree_kept() {
 async fn the_log_grows_lookups_carry_the_trusted_tree_and_narrow_tiles_are_prefixes() {
     let (zip_h1, mod_h1) = real_hashes();
     let mut log = log_with_module(&zip_h1, &mod_h1);
-    let up = Upstream::start().await;
-    publish_module(&up, &good_zip(M, V));
-    publish(&log, &up);
+    let up = upstream_with(&log).await;
     let storage = Arc::new(InMemory::new());
     let svc = service(&storage, verifying_config(&up, &log));
     svc.zip(&module(M), &version(V)).await.unwrap();
@@ -449,9 +447,7 @@ async fn private_modules_are_never_looked_up() {
 async fn offline_serves_what_was_verified_and_nothing_else() {
     let (zip_h1, mod_h1) = real_hashes();
     let log = log_with_module(&zip_h1, &mod_h1);
-    let up = Upstream::start().await;
-    publish_module(&up, &good_zip(M, V));
-    publish(&log, &up);
+    let up = upstream_with(&log).await;
     let storage = Arc::new(InMemory::new());
     let online = service(&storage, verifying_config(&up, &log));
     online.zip(&module(M), &version(V)).await.unwrap();
