@@ -6,109 +6,19 @@
 //! mapping is one-to-one; anything else in escaped input (upper case, `!` not before a lower-case
 //! letter, a trailing `!`, non-ASCII) is rejected.
 
-use crate::Error;
-use crate::error::excerpt;
-use crate::module::{self, Kind};
+//!
+//! The raw mapping lives in `case_escape` (it validates nothing); the checking forms
+//! ([`escape_path`], [`unescape_path`], [`escape_version`], [`unescape_version`]) are part of the
+//! path rules in [`crate::module`] and re-exported here, so the two files never depend on each
+//! other.
 
-/// Escapes upper case as `!` + lower case. Infallible; use [`escape_path`] or
-/// [`escape_version`] to validate at the same time.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 4);
-    for c in s.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('!');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Reverses [`escape`], rejecting anything [`escape`] could not have produced from an ASCII
-/// string without `!`.
-pub fn unescape(s: &str) -> Result<String, Error> {
-    let bad = |reason: &str| Error::InvalidEscape {
-        input: excerpt(s),
-        reason: reason.into(),
-    };
-    let mut out = String::with_capacity(s.len());
-    let mut bang = false;
-    for c in s.chars() {
-        if !c.is_ascii() {
-            return Err(bad("non-ASCII character"));
-        }
-        if bang {
-            if !c.is_ascii_lowercase() {
-                return Err(bad("'!' not followed by a lower-case letter"));
-            }
-            out.push(c.to_ascii_uppercase());
-            bang = false;
-        } else if c == '!' {
-            bang = true;
-        } else if c.is_ascii_uppercase() {
-            return Err(bad("unescaped upper-case letter"));
-        } else {
-            out.push(c);
-        }
-    }
-    if bang {
-        return Err(bad("trailing '!'"));
-    }
-    Ok(out)
-}
-
-/// Validates a module path (`module.CheckPath`) and escapes it (`module.EscapePath`).
-pub fn escape_path(path: &str) -> Result<String, Error> {
-    module::check_path(path)?;
-    Ok(escape(path))
-}
-
-/// Unescapes a module path and validates the result (`module.UnescapePath`).
-pub fn unescape_path(escaped: &str) -> Result<String, Error> {
-    let path = unescape(escaped)?;
-    module::check_path(&path)?;
-    Ok(path)
-}
-
-/// Escapes a version string (`module.EscapeVersion`).
-///
-/// Versions here may be any query the go command sends (`master`, `v1.2`), not just semantic
-/// versions, but they must be a single valid file name element and contain no `!` — in
-/// particular no `/`.
-pub fn escape_version(v: &str) -> Result<String, Error> {
-    check_version_elem(v)?;
-    if v.contains('!') {
-        return Err(disallowed_version(v, "contains '!'"));
-    }
-    Ok(escape(v))
-}
-
-/// Unescapes a version string and validates the result (`module.UnescapeVersion`).
-pub fn unescape_version(escaped: &str) -> Result<String, Error> {
-    let v = unescape(escaped)?;
-    check_version_elem(&v)?;
-    Ok(v)
-}
-
-fn check_version_elem(v: &str) -> Result<(), Error> {
-    if !v.is_ascii() {
-        // x/mod's escapeString refuses non-ASCII even though file names allow letters.
-        return Err(disallowed_version(v, "non-ASCII character"));
-    }
-    module::check_elem(v, Kind::File).map_err(|reason| disallowed_version(v, &reason))
-}
-
-fn disallowed_version(v: &str, reason: &str) -> Error {
-    Error::InvalidVersion {
-        version: excerpt(v),
-        reason: format!("disallowed version string: {reason}"),
-    }
-}
+pub use crate::case_escape::{escape, unescape};
+pub use crate::module::{escape_path, escape_version, unescape_path, unescape_version};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     /// (unescaped, escaped) pairs, including x/mod's own examples.
     const PAIRS: &[(&str, &str)] = &[

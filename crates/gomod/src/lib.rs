@@ -35,6 +35,7 @@
 
 #![deny(missing_docs)]
 
+mod case_escape;
 pub mod dirhash;
 pub mod escape;
 pub mod glob;

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use crate::Error;
 use crate::error::excerpt;
-use crate::{escape, pseudo, semver, unicode_tables};
+use crate::{case_escape, pseudo, semver, unicode_tables};
 
 /// Longest module path accepted, in bytes. x/mod has no limit; real paths are far shorter, and
 /// the cap keeps hostile 10 KB inputs out of keys, logs and upstream URLs.
@@ -343,7 +343,7 @@ impl ModulePath {
                 reason: format!("longer than {MAX_PATH_LEN} bytes"),
             });
         }
-        Self::parse(&escape::unescape(escaped)?)
+        Self::parse(&case_escape::unescape(escaped)?)
     }
 
     /// The unescaped path.
@@ -353,7 +353,7 @@ impl ModulePath {
 
     /// The `!`-escaped form used in URLs and storage keys.
     pub fn escaped(&self) -> String {
-        escape::escape(&self.0)
+        case_escape::escape(&self.0)
     }
 
     /// The path without its major-version suffix, and the suffix (`/v2`, `.v1`, or empty).
@@ -419,7 +419,7 @@ impl Version {
                 reason: format!("longer than {MAX_VERSION_LEN} bytes"),
             });
         }
-        Self::parse(&escape::unescape(escaped)?)
+        Self::parse(&case_escape::unescape(escaped)?)
     }
 
     /// The version string.
@@ -429,7 +429,7 @@ impl Version {
 
     /// The `!`-escaped form.
     pub fn escaped(&self) -> String {
-        escape::escape(&self.0)
+        case_escape::escape(&self.0)
     }
 
     /// The major version (`v1.2.3` → `v1`).
@@ -481,6 +481,54 @@ impl Ord for Version {
 impl PartialOrd for Version {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
+    }
+}
+
+/// Validates a module path (`module.CheckPath`) and escapes it (`module.EscapePath`).
+pub fn escape_path(path: &str) -> Result<String, Error> {
+    check_path(path)?;
+    Ok(case_escape::escape(path))
+}
+
+/// Unescapes a module path and validates the result (`module.UnescapePath`).
+pub fn unescape_path(escaped: &str) -> Result<String, Error> {
+    let path = case_escape::unescape(escaped)?;
+    check_path(&path)?;
+    Ok(path)
+}
+
+/// Escapes a version string (`module.EscapeVersion`).
+///
+/// Versions here may be any query the go command sends (`master`, `v1.2`), not just semantic
+/// versions, but they must be a single valid file name element and contain no `!` — in
+/// particular no `/`.
+pub fn escape_version(v: &str) -> Result<String, Error> {
+    check_version_elem(v)?;
+    if v.contains('!') {
+        return Err(disallowed_version(v, "contains '!'"));
+    }
+    Ok(case_escape::escape(v))
+}
+
+/// Unescapes a version string and validates the result (`module.UnescapeVersion`).
+pub fn unescape_version(escaped: &str) -> Result<String, Error> {
+    let v = case_escape::unescape(escaped)?;
+    check_version_elem(&v)?;
+    Ok(v)
+}
+
+fn check_version_elem(v: &str) -> Result<(), Error> {
+    if !v.is_ascii() {
+        // x/mod's escapeString refuses non-ASCII even though file names allow letters.
+        return Err(disallowed_version(v, "non-ASCII character"));
+    }
+    check_elem(v, Kind::File).map_err(|reason| disallowed_version(v, &reason))
+}
+
+fn disallowed_version(v: &str, reason: &str) -> Error {
+    Error::InvalidVersion {
+        version: excerpt(v),
+        reason: format!("disallowed version string: {reason}"),
     }
 }
 

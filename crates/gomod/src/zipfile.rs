@@ -298,14 +298,19 @@ fn check_entry_type(
 
 /// x/mod/zip's `collisionChecker`: finds names equal under Unicode case folding and names used
 /// both as a file and as a directory (every parent of an entry is a directory).
+///
+/// Public so that code building a module zip (crates/vcs) applies exactly the rule that
+/// [`check_zip`] enforces.
 #[derive(Debug, Default)]
-struct Collisions {
+pub struct Collisions {
     /// Folded path → (path as first seen, is directory).
     seen: HashMap<String, (String, bool)>,
 }
 
 impl Collisions {
-    fn check(&mut self, path: &str, is_dir: bool) -> Result<(), String> {
+    /// Records `path` (a file, or a directory if `is_dir`) and all its parent directories;
+    /// fails with x/mod's message if it collides with an entry recorded before.
+    pub fn check(&mut self, path: &str, is_dir: bool) -> Result<(), String> {
         let (mut p, mut dir) = (path, is_dir);
         loop {
             let fold = str_to_fold(p);

@@ -48,6 +48,26 @@ pub fn url(url: &str) -> String {
     }
 }
 
+/// [`text`], and then every occurrence of one of `secrets` (configured tokens that may appear
+/// in a tool's output without a URL around them) replaced by [`REDACTED`]. Secrets shorter than
+/// four bytes are skipped: replacing them would mangle ordinary text without protecting
+/// anything.
+///
+/// ```
+/// use gomodproxy_redact::scrub;
+/// assert_eq!(scrub("token abcd1234 leaked", &["abcd1234"]), "token *** leaked");
+/// ```
+pub fn scrub<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
+    let mut out = self::text(text);
+    for secret in secrets {
+        let secret = secret.as_ref();
+        if secret.len() >= 4 && out.contains(secret) {
+            out = out.replace(secret, REDACTED);
+        }
+    }
+    out
+}
+
 /// `text` with every URL in it passed through [`url`]. A URL ends at whitespace or at one of
 /// `"'<>()[]{}` (how messages usually quote them), and trailing `,.;:!` are left out of it, so
 /// the rest of the text is kept.

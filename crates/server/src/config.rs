@@ -15,13 +15,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use gomodproxy_service::{Mode as ServiceMode, ProxyService, ServiceConfig};
-use gomodproxy_storage::Storage;
+use gomodproxy_service::{
+    DirectConfig, Mode as ServiceMode, ModulePatterns, Routes, ServiceConfig, SumdbSpec,
+    UpstreamChain,
+};
 use gomodproxy_storage::cache::MemoryCacheOptions;
-use gomodproxy_storage::memory::InMemory;
 use serde::{Deserialize, Serialize};
 
 /// Prefix of the environment variables that set configuration keys.
@@ -38,8 +38,12 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `online` (storage, then upstream) or `offline` (storage only, never the network).
     pub mode: Mode,
-    /// Upstream chain in GOPROXY syntax (`https://a,https://b|file:///dir`).
-    pub upstream: String,
+    /// Upstream chain in GOPROXY syntax (`https://a,https://b|file:///dir`, `…,direct`),
+    /// parsed when the configuration is loaded.
+    pub upstream: UpstreamChain,
+    /// Module patterns with chains of their own (`[[routes]]`, or from the environment
+    /// `PATTERNS=CHAIN;…`).
+    pub routes: Routes,
     /// How long a cached `list` / `@latest` is served before upstream is asked again; also the
     /// `max-age` of those responses.
     #[serde(with = "humantime_serde")]
@@ -57,7 +61,7 @@ pub struct Config {
     pub max_connections: usize,
     /// Module path patterns (GOPRIVATE syntax) never verified against, or looked up in, a
     /// checksum database. From the environment: comma-separated.
-    pub private: Vec<String>,
+    pub private: ModulePatterns,
     /// Where artifacts are stored.
     pub storage: StorageConfig,
     /// The in-memory cache of small objects.
@@ -68,6 +72,8 @@ pub struct Config {
     pub fetch: FetchConfig,
     /// The checksum database: proxying and verification.
     pub sumdb: SumdbConfig,
+    /// The version-control source of chains with `direct`.
+    pub direct: DirectConfig,
     /// What to fetch ahead of time (`gomodproxy prewarm`, and in the background at `serve`).
     pub prewarm: PrewarmConfig,
     /// Logging.
@@ -81,12 +87,14 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             mode: Mode::from(service.mode),
             upstream: service.upstream,
+            routes: service.routes,
             list_ttl: service.list_ttl,
             spool_dir: service.spool_dir,
             shutdown_timeout: Duration::from_secs(30),
             workers: 0,
             max_connections: 0,
             private: service.private,
+            direct: service.direct,
             storage: StorageConfig::default(),
             cache: CacheConfig::default(),
             coordination: CoordinationConfig::default(),
@@ -479,7 +487,8 @@ pub struct SumdbConfig {
     /// Databases in `GOSUMDB` syntax: `"<verifier key>"` (fetched through the upstream
     /// proxies' `/sumdb/<name>/`) or `"<verifier key> <url>"` (fetched from the database
     /// itself). From the environment: comma-separated.
-    pub databases: Vec<String>,
+    #[serde(deserialize_with = "non_empty_specs")]
+    pub databases: Vec<SumdbSpec>,
     /// How long a fetched tree head is used before a newer one is asked for.
     #[serde(with = "humantime_serde")]
     pub latest_ttl: Duration,
@@ -690,6 +699,8 @@ impl Config {
             .with_list_parse_key("sumdb.databases")
             .with_list_parse_key("prewarm.items")
             .with_list_parse_key("fetch.redirect_hosts")
+            .with_list_parse_key("direct.allowed_protocols")
+            .with_list_parse_key("direct.insecure")
             .source(Some(env.clone().into_iter().collect()));
         let config: Config = builder
             .add_source(environment)
@@ -699,8 +710,6 @@ impl Config {
 
         let mut config = config;
         // An empty variable is an empty list, not a list of one empty entry.
-        config.sumdb.databases.retain(|s| !s.trim().is_empty());
-        config.private.retain(|s| !s.trim().is_empty());
         config.prewarm.items.retain(|s| !s.trim().is_empty());
         config.fetch.redirect_hosts.retain(|s| !s.trim().is_empty());
         config.validate(file, &env)?;
@@ -796,10 +805,6 @@ impl Config {
                 format!("{} is not a directory", dir.display()),
             ));
         }
-        for (i, spec) in self.sumdb.databases.iter().enumerate() {
-            check_sumdb_spec(spec)
-                .map_err(|reason| invalid("sumdb.databases", format!("entry {i}: {reason}")))?;
-        }
         if self.sumdb.verify && self.sumdb.databases.is_empty() {
             return Err(invalid(
                 "sumdb.verify",
@@ -818,18 +823,20 @@ impl Config {
                 "must be at least 1".to_string(),
             ));
         }
-        for glob in self.private.iter().flat_map(|p| p.split(',')) {
-            if !glob.is_empty() && gomod::glob::path_match(glob, "").is_err() {
-                return Err(invalid("private", format!("pattern {glob:?} is malformed")));
-            }
+        if self.mode == Mode::Online && self.upstream.is_empty() {
+            return Err(invalid(
+                "upstream",
+                "online mode needs at least one upstream (set upstream, or use offline mode)"
+                    .to_string(),
+            ));
         }
-        // The service owns the upstream chain syntax (and whether offline mode may leave it
-        // empty); building one over a throwaway in-memory store checks it without touching the
-        // real store or the network. Settings it also checks are checked above under their
-        // own keys, so what is left is the upstream.
-        let probe: Arc<dyn Storage> = Arc::new(InMemory::new());
-        if let Err(e) = ProxyService::new(probe, self.service_config()) {
-            return Err(invalid("upstream", e.to_string()));
+        for route in &self.routes.0 {
+            if route.upstream.is_empty() {
+                return Err(invalid(
+                    "routes",
+                    format!("the route for {} has an empty upstream", route.modules),
+                ));
+            }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid("log.level", e.to_string()));
@@ -880,6 +887,8 @@ impl Config {
         ServiceConfig {
             mode: self.mode.into(),
             upstream: self.upstream.clone(),
+            routes: self.routes.clone(),
+            direct: self.direct.clone(),
             list_ttl: self.list_ttl,
             connect_timeout: self.fetch.connect_timeout,
             read_timeout: self.fetch.read_timeout,
@@ -916,58 +925,54 @@ impl Config {
     }
 
     /// The configuration as `config check` prints it: [`Config::to_toml`] with every secret
-    /// replaced — S3 keys by `<redacted>`, and the credentials of every URL (upstream,
-    /// checksum databases, Redis) by `***` ([`gomodproxy_redact`]).
+    /// replaced — the values of secret keys (S3 keys, tokens, passwords) by `<redacted>`, and
+    /// the credentials of every URL in any value (upstream, routes, checksum databases, Redis)
+    /// by `***` ([`gomodproxy_redact`]). It walks every value, so a key added later is covered
+    /// without being listed here.
     pub fn to_toml_redacted(&self) -> Result<String, toml::ser::Error> {
-        toml::to_string(&self.redacted())
-    }
-
-    /// A copy with every secret replaced, for printing (`config check`, the startup log).
-    pub fn redacted(&self) -> Config {
-        const HIDDEN: &str = "<redacted>";
-        let mut shown = self.clone();
-        let s3 = &mut shown.storage.s3;
-        for secret in [&mut s3.secret_access_key, &mut s3.session_token] {
-            if !secret.is_empty() {
-                *secret = HIDDEN.to_string();
-            }
-        }
-        s3.endpoint = gomodproxy_redact::url(&s3.endpoint);
-        for url in [
-            &mut shown.storage.redis.url,
-            &mut shown.coordination.redis_url,
-        ] {
-            *url = gomodproxy_redact::url(url);
-        }
-        shown.upstream = gomodproxy_redact::text(&shown.upstream);
-        for spec in &mut shown.sumdb.databases {
-            *spec = gomodproxy_redact::text(spec);
-        }
-        shown
+        let mut value = toml::Value::try_from(self)?;
+        redact_value(&mut value, None);
+        toml::to_string(&value)
     }
 }
 
-/// Checks one `sumdb.databases` entry: `<verifier key>` or `<verifier key> <url>`.
-fn check_sumdb_spec(spec: &str) -> Result<(), String> {
-    let fields: Vec<&str> = spec.split_whitespace().collect();
-    let (key, url) = match fields.as_slice() {
-        [key] => (*key, None),
-        [key, url] => (*key, Some(*url)),
-        _ => {
-            return Err(format!(
-                "{spec:?}: want \"<verifier key>\" or \"<verifier key> <url>\""
-            ));
+/// `sumdb.databases`, skipping empty entries: an empty environment variable is an empty list,
+/// not a list of one empty entry.
+fn non_empty_specs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SumdbSpec>, D::Error> {
+    let items = Vec::<String>::deserialize(d)?;
+    items
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| SumdbSpec::parse(s).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// Keys whose whole value is a secret.
+const SECRET_KEYS: &[&str] = &["secret_access_key", "session_token", "token", "password"];
+
+/// Redacts every string under `value` (see [`Config::to_toml_redacted`]); `key` is the name of
+/// the table entry `value` is.
+fn redact_value(value: &mut toml::Value, key: Option<&str>) {
+    match value {
+        toml::Value::String(text) => {
+            if key.is_some_and(|k| SECRET_KEYS.contains(&k)) && !text.is_empty() {
+                *text = "<redacted>".to_string();
+            } else {
+                *text = gomodproxy_redact::text(text);
+            }
         }
-    };
-    gomod::sumdb::note::Verifier::parse(key).map_err(|e| e.to_string())?;
-    if let Some(url) = url
-        && !["http://", "https://", "file://"]
-            .iter()
-            .any(|s| url.starts_with(s))
-    {
-        return Err(format!("{url:?} is not an http(s):// or file:// URL"));
+        toml::Value::Array(items) => {
+            for item in items {
+                redact_value(item, key);
+            }
+        }
+        toml::Value::Table(table) => {
+            for (k, v) in table.iter_mut() {
+                redact_value(v, Some(k));
+            }
+        }
+        _ => {}
     }
-    Ok(())
 }
 
 /// The `GOMODPROXY_*` variables of an OS environment, as `(name, value)` strings; a variable of

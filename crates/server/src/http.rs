@@ -111,11 +111,9 @@ impl ResponseError for ProxyError {
                 ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
                 ServiceError::BadUpstream(_) => StatusCode::BAD_GATEWAY,
                 ServiceError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-                ServiceError::Storage(_) | ServiceError::Overloaded(_) => {
+                ServiceError::Storage { .. } | ServiceError::Overloaded(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
-                // Configuration errors come only from construction; one here is a bug.
-                ServiceError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,

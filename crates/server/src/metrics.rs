@@ -168,6 +168,50 @@ impl Metrics {
             "Bytes of zips being received (spooled, not yet stored).",
             &[(String::new(), service.spool_bytes)],
         );
+        if let Some(d) = &service.direct {
+            metric(
+                "gomodproxy_direct_moved_tags_total",
+                "counter",
+                "Tags found moved upstream since they were served (the first commit keeps being served).",
+                &[(String::new(), d.moved_tags)],
+            );
+            metric(
+                "gomodproxy_direct_deleted_tags_total",
+                "counter",
+                "Tags found deleted upstream since they were served (they keep being served).",
+                &[(String::new(), d.deleted_tags)],
+            );
+            metric(
+                "gomodproxy_direct_git_operations_total",
+                "counter",
+                "git operations against repositories, by kind.",
+                &[
+                    ("{op=\"ls-remote\"}".to_string(), d.ls_remotes),
+                    ("{op=\"fetch\"}".to_string(), d.fetches),
+                    ("{op=\"full-fetch\"}".to_string(), d.full_fetches),
+                    ("{op=\"probe\"}".to_string(), d.probes),
+                    ("{op=\"zip\"}".to_string(), d.zips),
+                ],
+            );
+            metric(
+                "gomodproxy_direct_git_processes",
+                "gauge",
+                "git processes running now.",
+                &[(String::new(), d.git_processes)],
+            );
+            metric(
+                "gomodproxy_direct_go_get_requests_total",
+                "counter",
+                "go-get discovery requests (`?go-get=1`).",
+                &[(String::new(), d.go_get_requests)],
+            );
+            metric(
+                "gomodproxy_direct_pruned_mirrors_total",
+                "counter",
+                "Mirrors deleted after going unused for direct.prune_after.",
+                &[(String::new(), d.pruned_mirrors)],
+            );
+        }
         if let Some(c) = cache {
             metric(
                 "gomodproxy_memory_cache_hits_total",

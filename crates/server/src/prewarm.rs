@@ -235,7 +235,7 @@ impl HttpWarmer {
             .sumdb
             .databases
             .first()
-            .and_then(|spec| spec.split_whitespace().next())
+            .map(|spec| spec.verifier_key())
             .map(Verifier::parse)
             .transpose()
             .map_err(|e| anyhow::anyhow!("sumdb.databases: {e}"))?;

@@ -20,10 +20,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let mut service_config = config.service_config();
     service_config.fetch_lock = backend::fetch_lock(&config.coordination).await?;
     let service = ProxyService::new(store.storage.clone(), service_config).map_err(|e| {
-        anyhow::anyhow!(
-            "invalid `upstream` {:?}: {e}",
-            gomodproxy_redact::text(&config.upstream)
-        )
+        anyhow::anyhow!("invalid `upstream` {:?}: {e}", config.upstream.to_string())
     })?;
     let state = AppState::new(service.clone(), config.list_ttl).with_store(store);
     start_background_prewarm(&config, service, state.metrics());
@@ -50,7 +47,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         listen = %addresses.join(","),
         mode = %config.mode,
         storage = %backend::describe(&config.storage),
-        upstream = %gomodproxy_redact::text(&config.upstream),
+        upstream = %config.upstream,
         workers,
         max_connections,
         fd_limit,

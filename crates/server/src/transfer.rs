@@ -63,7 +63,13 @@ fn zip_limits(config: &Config) -> ZipLimits {
 }
 
 fn verifiers(config: &Config) -> anyhow::Result<Verifiers> {
-    Verifiers::parse(&config.sumdb.databases).map_err(|e| anyhow::anyhow!("sumdb.databases: {e}"))
+    let specs: Vec<String> = config
+        .sumdb
+        .databases
+        .iter()
+        .map(|s| s.as_spec().to_string())
+        .collect();
+    Verifiers::parse(&specs).map_err(|e| anyhow::anyhow!("sumdb.databases: {e}"))
 }
 
 fn rate(bytes: u64, elapsed: Duration) -> String {
@@ -139,7 +145,7 @@ pub async fn import(source: &Path, config: Config) -> anyhow::Result<bool> {
         // The serving rule: what the proxy would not store from upstream, import does not
         // store from a bundle.
         verify: config.sumdb.verify,
-        private: config.private.clone(),
+        private: config.private.globs().to_vec(),
     };
     let progress = Bar::new("import");
     let report = gomodproxy_bundle::import(storage.as_ref(), input, &options, &progress).await;

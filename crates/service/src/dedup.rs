@@ -118,7 +118,7 @@ impl<T: Clone + Send + Sync + 'static> Dedup<T> {
         };
         match shared {
             Some(shared) => shared.await,
-            None => Err(ServiceError::Storage(
+            None => Err(ServiceError::local(
                 "internal error: a fetch vanished from the in-flight map".to_string(),
             )),
         }

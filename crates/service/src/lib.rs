@@ -51,12 +51,16 @@ use gomodproxy_storage::{
 use sha2::{Digest, Sha256};
 
 use crate::dedup::Dedup;
-use crate::fetch::Fetcher;
+use crate::fetch::Upstreams;
 use crate::fetch::limits::{FetchLimits, LimitSettings, SpoolBudget};
 use crate::ttl_cache::TtlCache;
-use crate::upstream::Chain;
 
 pub use crate::fetch::limits::FetchLimitStats;
+pub use crate::sumdb::{SumdbSpec, SumdbSpecError};
+pub use crate::upstream::{
+    ModulePatterns, PatternError, Route, RouteError, Routes, UpstreamChain, UpstreamError,
+};
+pub use gomodproxy_vcs::{DirectConfig, DirectStats};
 
 /// Whether the proxy may use the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,8 +79,13 @@ pub enum Mode {
 pub struct ServiceConfig {
     /// Online or offline.
     pub mode: Mode,
-    /// Upstream chain in GOPROXY syntax (`https://a,https://b|file:///dir`).
-    pub upstream: String,
+    /// The default upstream chain (`https://a,https://b|file:///dir`, `…,direct`).
+    pub upstream: UpstreamChain,
+    /// Module patterns with chains of their own (a private route keeps its modules away from
+    /// checksum databases too).
+    pub routes: Routes,
+    /// The version-control source, used by chains with `direct`.
+    pub direct: DirectConfig,
     /// How long a cached `list` / `@latest` is served before upstream is asked again.
     pub list_ttl: Duration,
     /// Connect timeout for upstream requests.
@@ -98,15 +107,15 @@ pub struct ServiceConfig {
     /// Checksum databases, in `GOSUMDB` syntax: `<verifier key>` (fetched through the upstream
     /// chain's `/sumdb/<name>/`) or `<verifier key> <url>` (fetched from the database itself).
     /// The first one is the one upstream artifacts are verified against.
-    pub sumdbs: Vec<String>,
+    pub sumdbs: Vec<SumdbSpec>,
     /// Serve `/sumdb/<name>/…` for the configured databases.
     pub serve_sumdb: bool,
     /// Store an upstream `.mod` or `.zip` only if its `h1:` hash matches the first checksum
     /// database (modules matching `private` are exempt).
     pub verify: bool,
-    /// Module path patterns (GOPRIVATE syntax, each entry may itself be a comma-separated list)
-    /// of modules that are never verified against, or looked up in, a checksum database.
-    pub private: Vec<String>,
+    /// Module path patterns (GOPRIVATE syntax) of modules that are never verified against, or
+    /// looked up in, a checksum database.
+    pub private: ModulePatterns,
     /// How long a fetched checksum-database tree head is used before upstream is asked for a
     /// newer one.
     pub sumdb_latest_ttl: Duration,
@@ -142,14 +151,11 @@ pub struct ServiceConfig {
 
 impl fmt::Debug for ServiceConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sumdbs: Vec<String> = self
-            .sumdbs
-            .iter()
-            .map(|s| gomodproxy_redact::text(s))
-            .collect();
         f.debug_struct("ServiceConfig")
             .field("mode", &self.mode)
-            .field("upstream", &gomodproxy_redact::text(&self.upstream))
+            .field("upstream", &self.upstream)
+            .field("routes", &self.routes)
+            .field("direct", &self.direct)
             .field("list_ttl", &self.list_ttl)
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
@@ -159,7 +165,7 @@ impl fmt::Debug for ServiceConfig {
             .field("max_mod_size", &self.max_mod_size)
             .field("max_info_size", &self.max_info_size)
             .field("spool_dir", &self.spool_dir)
-            .field("sumdbs", &sumdbs)
+            .field("sumdbs", &self.sumdbs)
             .field("serve_sumdb", &self.serve_sumdb)
             .field("verify", &self.verify)
             .field("private", &self.private)
@@ -192,7 +198,9 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             mode: Mode::Online,
-            upstream: "https://proxy.golang.org".to_string(),
+            upstream: UpstreamChain::proxy_golang_org(),
+            routes: Routes::default(),
+            direct: DirectConfig::default(),
             list_ttl: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
@@ -202,10 +210,10 @@ impl Default for ServiceConfig {
             max_mod_size: 16 << 20,
             max_info_size: 1 << 20,
             spool_dir: None,
-            sumdbs: vec![SUM_GOLANG_ORG_KEY.to_string()],
+            sumdbs: vec![SumdbSpec::sum_golang_org()],
             serve_sumdb: true,
             verify: true,
-            private: Vec::new(),
+            private: ModulePatterns::default(),
             sumdb_latest_ttl: Duration::from_secs(600),
             fetch_lock: None,
             fetch_deadline: Duration::from_secs(60),
@@ -261,6 +269,8 @@ pub struct Answer {
 /// What went wrong, in terms the HTTP layer maps to a status.
 ///
 /// Every message is one line naming what was asked and what failed, fit to be shown to a client.
+/// A store failure keeps the store's error as its `source` (for logs), while its message says
+/// what failed in words only.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ServiceError {
     /// The request itself is invalid (→ 400).
@@ -275,30 +285,71 @@ pub enum ServiceError {
     /// Upstream did not answer in time (→ 504).
     #[error("{0}")]
     UpstreamTimeout(String),
-    /// The store failed (→ 503). The message says what failed in words; details such as server
-    /// paths go to the log only.
-    #[error("{0}")]
-    Storage(String),
+    /// The store, or the local disk the service spools to, failed (→ 503). The message says what
+    /// failed in words; details such as server paths are in `source` and the log only.
+    #[error("{message}")]
+    Storage {
+        /// What failed, in words: `storage failed for <key>: no space left on device (ENOSPC)`.
+        message: String,
+        /// The store's own error, when a store failed.
+        #[source]
+        source: Option<Arc<StorageError>>,
+    },
     /// A bound on upstream work was reached: too many fetches waiting, or the spool budget in
     /// use (→ 503 with `Retry-After`).
     #[error("{0}")]
     Overloaded(String),
-    /// The configuration is invalid (only from [`ProxyService::new`], never from a request).
-    #[error("{0}")]
-    Config(String),
 }
 
 impl ServiceError {
     /// A store failure as clients see it: what failed, in words. The full error (with server
-    /// paths) is logged here, once.
-    pub(crate) fn storage(key: &Key, err: StorageError) -> Self {
-        ServiceError::Storage(format!("storage failed for {key}: {}", storage_words(&err)))
+    /// paths) is logged here, once, and kept as the source.
+    pub fn storage(key: &Key, err: StorageError) -> Self {
+        ServiceError::storage_doing(&format!("for {key}"), err)
     }
 
-    /// Like [`ServiceError::storage`], for a failure that names no single key.
-    pub(crate) fn storage_doing(what: &str, err: StorageError) -> Self {
-        ServiceError::Storage(format!("storage failed {what}: {}", storage_words(&err)))
+    /// Like [`ServiceError::storage`], for a failure that names no single key (`what` follows
+    /// "storage failed": `listing example.com/m`).
+    pub fn storage_doing(what: &str, err: StorageError) -> Self {
+        ServiceError::Storage {
+            message: format!("storage failed {what}: {}", storage_words(&err)),
+            source: Some(Arc::new(err)),
+        }
     }
+
+    /// A local failure that is not a store's error (the spool file, a body read): `message`
+    /// must already be words without paths.
+    pub fn local(message: impl Into<String>) -> Self {
+        ServiceError::Storage {
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+/// Why [`ProxyService::new`] cannot build the service: the configuration it was given is
+/// inconsistent, or the HTTP client cannot be built. Never a per-request error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceInitError {
+    /// The upstream chain does not parse.
+    #[error("{0}")]
+    Upstream(String),
+    /// Online mode with an empty chain.
+    #[error("online mode needs at least one upstream (set upstream, or use offline mode)")]
+    NoUpstream,
+    /// A checksum database entry is invalid, or `verify` is on without one.
+    #[error("{0}")]
+    Sumdb(String),
+    /// `spool_dir` is set but not a directory.
+    #[error("spool_dir {} is not a directory", .0.display())]
+    SpoolDir(PathBuf),
+    /// The HTTP client could not be built.
+    #[error("{0}")]
+    HttpClient(String),
+    /// The version-control source (`direct`) could not be set up.
+    #[error("{0}")]
+    Direct(String),
 }
 
 /// What a storage error means, without paths or backend internals (those are logged).
@@ -371,7 +422,7 @@ pub struct ProxyService {
 }
 
 /// Counters of the service, for metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceStats {
     /// Objects fetched from upstream and stored.
     pub upstream_fetches: u64,
@@ -383,6 +434,8 @@ pub struct ServiceStats {
     pub fetch_limits: FetchLimitStats,
     /// Bytes of spooled zips (received, not yet stored) on disk now.
     pub spool_bytes: u64,
+    /// The version-control source's counters, when a chain uses `direct`.
+    pub direct: Option<DirectStats>,
 }
 
 #[derive(Debug, Default)]
@@ -395,8 +448,8 @@ struct Counters {
 struct Inner {
     storage: Arc<dyn Storage>,
     config: ServiceConfig,
-    /// `None` in offline mode: no HTTP client exists, so no request can be made.
-    fetcher: Option<Fetcher>,
+    /// `None` in offline mode: no HTTP client and no git exist, so no request can be made.
+    upstreams: Option<Upstreams>,
     /// Fetches of artifacts and mutable records (stored, so they yield nothing).
     dedup: Dedup<()>,
     /// Fetches of non-canonical queries (never stored: they yield the body).
@@ -416,52 +469,38 @@ impl fmt::Debug for Inner {
         f.debug_struct("ProxyService")
             .field("storage", &self.storage)
             .field("config", &self.config)
-            .field("fetcher", &self.fetcher)
+            .field("upstreams", &self.upstreams)
             .finish_non_exhaustive()
     }
 }
 
 impl ProxyService {
-    /// Builds the service; fails with [`ServiceError::Config`] on an invalid upstream chain
-    /// (syntax, `direct`, an empty chain in online mode) or when the HTTP client cannot be built.
-    pub fn new(storage: Arc<dyn Storage>, config: ServiceConfig) -> Result<Self, ServiceError> {
-        let chain = Chain::parse(&config.upstream).map_err(ServiceError::Config)?;
+    /// Builds the service; fails on an invalid upstream chain (syntax, `direct`, an empty chain
+    /// in online mode), checksum database or `private` pattern, a missing spool directory, or
+    /// when the HTTP client cannot be built.
+    pub fn new(storage: Arc<dyn Storage>, config: ServiceConfig) -> Result<Self, ServiceInitError> {
         let limits = FetchLimits::new(LimitSettings {
             max_concurrent: config.max_concurrent_fetches,
             max_concurrent_per_host: config.max_concurrent_fetches_per_host,
             max_queued: config.max_queued_fetches,
             queue_timeout: config.queue_timeout,
         });
-        let fetcher = match config.mode {
+        let upstreams = match config.mode {
             Mode::Offline => None,
             Mode::Online => {
-                if chain.entries.is_empty() {
-                    return Err(ServiceError::Config(
-                        "online mode needs at least one upstream (set upstream, or use offline mode)".to_string(),
-                    ));
+                if config.upstream.is_empty() {
+                    return Err(ServiceInitError::NoUpstream);
                 }
-                Some(Fetcher::new(chain, &config, limits.clone()).map_err(ServiceError::Config)?)
+                Some(Upstreams::new(&config, &limits)?)
             }
         };
         if let Some(dir) = &config.spool_dir
             && !dir.is_dir()
         {
-            return Err(ServiceError::Config(format!(
-                "spool_dir {} is not a directory",
-                dir.display()
-            )));
+            return Err(ServiceInitError::SpoolDir(dir.clone()));
         }
-        let sumdbs = sumdb::Databases::new(&config, fetcher.is_some(), &limits)
-            .map_err(ServiceError::Config)?;
-        for pattern in &config.private {
-            for glob in pattern.split(',').filter(|g| !g.is_empty()) {
-                if gomod::glob::path_match(glob, "").is_err() {
-                    return Err(ServiceError::Config(format!(
-                        "private pattern {glob:?} is malformed"
-                    )));
-                }
-            }
-        }
+        let sumdbs = sumdb::Databases::new(&config, upstreams.is_some(), &limits)
+            .map_err(ServiceInitError::Sumdb)?;
         let dedup = Dedup::new(config.fetch_lock.clone());
         let query_dedup = Dedup::new(None);
         // Query answers are small (an .info); the byte bound covers hostile upstreams.
@@ -474,7 +513,7 @@ impl ProxyService {
             inner: Arc::new(Inner {
                 storage,
                 config,
-                fetcher,
+                upstreams,
                 dedup,
                 query_dedup,
                 query_cache,
@@ -494,7 +533,7 @@ impl ProxyService {
 
     /// `/@v/list`.
     pub async fn list(&self, module: &ModulePath) -> Result<Answer, ServiceError> {
-        match &self.inner.fetcher {
+        match &self.inner.upstreams {
             None => offline::list(&self.inner, module).await,
             Some(_) => online::list(&self.inner, module).await,
         }
@@ -502,7 +541,7 @@ impl ProxyService {
 
     /// `/@latest`.
     pub async fn latest(&self, module: &ModulePath) -> Result<Answer, ServiceError> {
-        match &self.inner.fetcher {
+        match &self.inner.upstreams {
             None => offline::latest(&self.inner, module).await,
             Some(_) => online::latest(&self.inner, module).await,
         }
@@ -521,7 +560,7 @@ impl ProxyService {
             }
             VersionQuery::Query(query) => {
                 online::check_query(query)?;
-                match &self.inner.fetcher {
+                match &self.inner.upstreams {
                     None => Err(ServiceError::NotFound(format!(
                         "offline mode: cannot resolve {module}@{query}: it is not a canonical version and \
                          resolving it needs upstream"
@@ -553,7 +592,7 @@ impl ProxyService {
         if let Some(answer) = stored_zip(&self.inner, module, version).await? {
             return Ok(answer);
         }
-        if self.inner.fetcher.is_none() {
+        if self.inner.upstreams.is_none() {
             return Err(offline::miss(module, version, ArtifactKind::Zip));
         }
         let inner = self.inner.clone();
@@ -578,6 +617,12 @@ impl ProxyService {
             upstream_bytes: c.upstream_bytes.load(Relaxed),
             security_refusals: sumdb::security_refusals(),
             fetch_limits: self.inner.limits.stats(),
+            direct: self
+                .inner
+                .upstreams
+                .as_ref()
+                .and_then(|u| u.direct())
+                .map(|d| d.stats()),
             spool_bytes: self.inner.spool_budget.used(),
         }
     }
@@ -604,9 +649,14 @@ impl ProxyService {
 
     /// Readiness: the store answers its probe.
     pub async fn ready(&self) -> Result<(), ServiceError> {
-        self.inner.storage.check().await.map_err(|e| {
-            ServiceError::Storage(format!("storage is not ready: {}", storage_words(&e)))
-        })
+        self.inner
+            .storage
+            .check()
+            .await
+            .map_err(|e| ServiceError::Storage {
+                message: format!("storage is not ready: {}", storage_words(&e)),
+                source: Some(Arc::new(e)),
+            })
     }
 
     async fn small_artifact(
@@ -621,7 +671,7 @@ impl ProxyService {
         if let Some(answer) = stored_small(&self.inner, &key, limit, true).await? {
             return Ok(answer);
         }
-        if self.inner.fetcher.is_none() {
+        if self.inner.upstreams.is_none() {
             return Err(offline::miss(module, version, kind));
         }
         let inner = self.inner.clone();
@@ -701,7 +751,7 @@ async fn stored_small(
             fetched: false,
         })),
         Err(e) if e.is_not_found() => Ok(None),
-        Err(e @ StorageError::Corrupt { .. }) if inner.fetcher.is_some() => {
+        Err(e @ StorageError::Corrupt { .. }) if inner.upstreams.is_some() => {
             inner.drop_damaged(key, &e).await?;
             Ok(None)
         }
@@ -719,7 +769,7 @@ async fn stored_zip(
     let got = match inner.storage.get(&key).await {
         Ok(got) => got,
         Err(e) if e.is_not_found() => return Ok(None),
-        Err(e @ StorageError::Corrupt { .. }) if inner.fetcher.is_some() => {
+        Err(e @ StorageError::Corrupt { .. }) if inner.upstreams.is_some() => {
             // Online, a damaged copy is replaced rather than served or left to fail forever.
             inner.drop_damaged(&key, &e).await?;
             let hash_key = Key::artifact(module, version, ArtifactKind::ZipHash);
@@ -758,7 +808,7 @@ fn check_pair(module: &ModulePath, version: &Version) -> Result<(), ServiceError
 }
 
 fn vanished(key: &Key) -> ServiceError {
-    ServiceError::Storage(format!("storage lost {key} right after it was stored"))
+    ServiceError::local(format!("storage lost {key} right after it was stored"))
 }
 
 /// A strong validator for a small body.

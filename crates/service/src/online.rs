@@ -16,7 +16,7 @@ use tokio::io::AsyncReadExt;
 use tracing::warn;
 
 use crate::fetch::limits::SpoolReservation;
-use crate::fetch::{FetchError, Fetcher, Sink};
+use crate::fetch::{FetchError, Fetcher, Sink, Want};
 use crate::sumdb::{self, Verified};
 use crate::upstream::Source;
 use crate::{Answer, Body, Inner, ServiceError, sha256_etag, stored_small, validate};
@@ -26,7 +26,7 @@ impl From<ServiceError> for FetchError {
     fn from(err: ServiceError) -> Self {
         match err {
             ServiceError::UpstreamTimeout(m) => FetchError::Timeout(m),
-            ServiceError::Storage(m) | ServiceError::Config(m) => FetchError::Local(m),
+            ServiceError::Storage { message, .. } => FetchError::Local(message),
             ServiceError::Overloaded(m) => FetchError::Overloaded(m),
             ServiceError::BadRequest(m)
             | ServiceError::NotFound(m)
@@ -41,17 +41,19 @@ impl From<FetchError> for ServiceError {
             FetchError::NotFound(m) => ServiceError::NotFound(m),
             FetchError::Timeout(m) => ServiceError::UpstreamTimeout(m),
             FetchError::Bad(m) => ServiceError::BadUpstream(m),
-            FetchError::Local(m) => ServiceError::Storage(m),
+            FetchError::Local(m) => ServiceError::local(m),
             FetchError::Overloaded(m) => ServiceError::Overloaded(m),
         }
     }
 }
 
-fn fetcher(inner: &Inner) -> Result<&Fetcher, ServiceError> {
-    // Only reachable through the online paths, which checked for a fetcher first.
+/// The fetcher of the chain `module` is routed to.
+fn fetcher<'a>(inner: &'a Inner, module: &ModulePath) -> Result<&'a Fetcher, ServiceError> {
+    // Only reachable through the online paths, which checked for upstreams first.
     inner
-        .fetcher
+        .upstreams
         .as_ref()
+        .map(|u| u.for_module(module))
         .ok_or_else(|| ServiceError::NotFound("offline mode: upstream is not used".to_string()))
 }
 
@@ -75,14 +77,19 @@ pub(crate) async fn fetch_small_artifact(
     if inner.stored_meta(&key).await?.is_some() {
         return Ok(());
     }
-    let fetcher = fetcher(&inner)?;
+    let fetcher = fetcher(&inner, &module)?;
     let rel = key.path();
     let limit = inner.small_limit(kind);
+    let want = Want::Artifact {
+        module: &module,
+        version: &version,
+        kind,
+    };
     let body = fetcher
-        .walk(&rel, |source| {
+        .walk(want, |source| {
             let (inner, rel, module, version) = (&inner, &rel, &module, &version);
             async move {
-                let body = fetcher.get_bytes(&source, rel, limit).await?;
+                let body = fetcher.get_bytes(&source, want, limit).await?;
                 let checked = match kind {
                     ArtifactKind::Info => validate::info_for(version, &body),
                     _ => validate::go_mod(module, &body),
@@ -238,19 +245,24 @@ pub(crate) async fn fetch_zip(
     if inner.stored_meta(&key).await?.is_some() {
         return Ok(());
     }
-    let fetcher = fetcher(&inner)?;
+    let fetcher = fetcher(&inner, &module)?;
     let rel = key.path();
     let limit = inner.config.max_zip_size;
     let mod_key = Key::artifact(&module, &version, ArtifactKind::Mod);
+    let want = Want::Artifact {
+        module: &module,
+        version: &version,
+        kind: ArtifactKind::Zip,
+    };
     let spooled = fetcher
-        .walk(&rel, |source| {
+        .walk(want, |source| {
             let (inner, rel, module, version, mod_key) = (&inner, &rel, &module, &version, &mod_key);
             async move {
                 let mut sink = Sink::File {
                     file: tokio::fs::File::from_std(new_spool(inner)?),
                     reservation: inner.spool_budget.reservation(),
                 };
-                let len = fetcher.get(&source, rel, limit, &mut sink).await?;
+                let len = fetcher.get(&source, want, limit, &mut sink).await?;
                 let Sink::File { file, reservation } = sink else {
                     return Err(FetchError::Local(
                         "internal error: spool sink became memory".to_string(),
@@ -314,7 +326,7 @@ pub(crate) async fn fetch_zip(
     tokio::io::AsyncSeekExt::seek(&mut file, SeekFrom::Start(0))
         .await
         .map_err(|e| {
-            ServiceError::Storage(format!(
+            ServiceError::local(format!(
                 "cannot rewind the spool file of {key} ({})",
                 crate::io_words(&e)
             ))
@@ -417,14 +429,18 @@ async fn fetch_mutable(
     {
         return Ok(());
     }
-    let fetcher = fetcher(&inner)?;
+    let fetcher = fetcher(&inner, &module)?;
     let rel = key.path();
     let limit = inner.config.max_info_size;
+    let want = match which {
+        Mutable::List => Want::List(&module),
+        Mutable::Latest => Want::Latest(&module),
+    };
     let body = fetcher
-        .walk(&rel, |source| {
+        .walk(want, |source| {
             let (rel, module) = (&rel, &module);
             async move {
-                let body = fetcher.get_bytes(&source, rel, limit).await?;
+                let body = fetcher.get_bytes(&source, want, limit).await?;
                 match which {
                     Mutable::List => Ok(Bytes::from(validate::list(module, &body))),
                     Mutable::Latest => {
@@ -479,19 +495,20 @@ pub(crate) async fn query_info(
     module: &ModulePath,
     query: &str,
 ) -> Result<Answer, ServiceError> {
-    let rel = format!(
-        "{}/@v/{}.info",
-        module.escaped(),
-        gomod::escape::escape(query)
-    );
+    let rel = Want::Query { module, query }.rel();
     let (body, fetched) = match inner.query_cache.get(&rel) {
         Some(body) => (body, false),
         None => {
-            let (task_inner, task_rel, task_module) = (inner.clone(), rel.clone(), module.clone());
+            let (task_inner, task_rel, task_module, task_query) = (
+                inner.clone(),
+                rel.clone(),
+                module.clone(),
+                query.to_string(),
+            );
             let body = inner
                 .query_dedup
                 .run(&rel, move || async move {
-                    let body = fetch_query(&task_inner, &task_module, &task_rel).await?;
+                    let body = fetch_query(&task_inner, &task_module, &task_query).await?;
                     task_inner.query_cache.insert(&task_rel, body.clone());
                     Ok(body)
                 })
@@ -509,12 +526,18 @@ pub(crate) async fn query_info(
     })
 }
 
-async fn fetch_query(inner: &Inner, module: &ModulePath, rel: &str) -> Result<Bytes, ServiceError> {
-    let fetcher = fetcher(inner)?;
+async fn fetch_query(
+    inner: &Inner,
+    module: &ModulePath,
+    query: &str,
+) -> Result<Bytes, ServiceError> {
+    let fetcher = fetcher(inner, module)?;
     let limit = inner.config.max_info_size;
+    let want = Want::Query { module, query };
+    let rel = &want.rel();
     let body = fetcher
-        .walk(rel, |source| async move {
-            let body = fetcher.get_bytes(&source, rel, limit).await?;
+        .walk(want, |source| async move {
+            let body = fetcher.get_bytes(&source, want, limit).await?;
             validate::info_of(module, &body)
                 .map_err(|reason| rejected(&source, rel, ".info", &reason))?;
             Ok(body)

@@ -43,8 +43,8 @@ async fn an_offline_service_serves_an_imported_sled_store_with_provable_records(
         store.clone() as Arc<dyn Storage>,
         ServiceConfig {
             mode: Mode::Offline,
-            sumdbs: vec![fx.log.vkey()],
-            private: vec!["corp.example".to_string()],
+            sumdbs: vec![fx.log.vkey().parse().unwrap()],
+            private: "corp.example".parse().unwrap(),
             ..ServiceConfig::default()
         },
     )

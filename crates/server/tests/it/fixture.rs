@@ -100,7 +100,7 @@ impl Upstream {
 pub fn state(upstream: &Upstream, storage: Arc<dyn Storage>, mode: Mode) -> AppState {
     let config = ServiceConfig {
         mode,
-        upstream: upstream.url(),
+        upstream: upstream.url().parse().unwrap(),
         list_ttl: LIST_TTL,
         retries: 0,
         // The fixture upstream has no checksum database.

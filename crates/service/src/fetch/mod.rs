@@ -20,9 +20,13 @@
 //! Redirects are followed only within the same scheme, host and port, or from https to https on
 //! a host listed in `redirect_hosts` (a CDN); anything else is refused.
 
+mod direct;
 mod file;
 mod http;
 pub(crate) mod limits;
+mod router;
+
+pub(crate) use router::Upstreams;
 
 use std::future::Future;
 use std::io::SeekFrom;
@@ -30,6 +34,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use gomod::{ModulePath, Version};
+use gomodproxy_storage::ArtifactKind;
+use gomodproxy_vcs::Direct;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tracing::{debug, info};
 
@@ -37,6 +44,50 @@ use crate::ServiceConfig;
 use crate::ttl_cache::TtlCache;
 use crate::upstream::{Chain, Source};
 use limits::{FetchLimits, SpoolReservation};
+
+/// What is asked of a source: a GOPROXY-layout path for proxies and directories, a question
+/// about a module for version control.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Want<'a> {
+    /// `.info`, `.mod` or `.zip` of a canonical version.
+    Artifact {
+        module: &'a ModulePath,
+        version: &'a Version,
+        kind: ArtifactKind,
+    },
+    /// `@v/list`.
+    List(&'a ModulePath),
+    /// `@latest`.
+    Latest(&'a ModulePath),
+    /// `@v/<query>.info` for a non-canonical query (`master`, `v1.2`, a commit).
+    Query {
+        module: &'a ModulePath,
+        query: &'a str,
+    },
+    /// Any other GOPROXY-layout path (the checksum database's).
+    Path(&'a str),
+}
+
+impl Want<'_> {
+    /// The GOPROXY-layout path of what is wanted.
+    pub(crate) fn rel(&self) -> String {
+        match self {
+            Want::Artifact {
+                module,
+                version,
+                kind,
+            } => gomodproxy_storage::Key::artifact(module, version, *kind).path(),
+            Want::List(module) => format!("{}/@v/list", module.escaped()),
+            Want::Latest(module) => format!("{}/@latest", module.escaped()),
+            Want::Query { module, query } => format!(
+                "{}/@v/{}.info",
+                module.escaped(),
+                gomod::escape::escape(query)
+            ),
+            Want::Path(rel) => rel.to_string(),
+        }
+    }
+}
 
 /// Why fetching from upstream failed. Cloneable so that every waiter of a shared fetch gets it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,8 +202,8 @@ impl FetchSettings {
     }
 }
 
-/// The upstream side of the service: the chain and one shared HTTP client.
-#[derive(Debug)]
+/// One upstream chain with its HTTP client (and the version-control source, when the chain
+/// has `direct`).
 pub(crate) struct Fetcher {
     chain: Chain,
     client: reqwest::Client,
@@ -160,21 +211,38 @@ pub(crate) struct Fetcher {
     limits: Arc<FetchLimits>,
     /// Paths every entry of the chain said "not found" for, recently: (path → message).
     negative: TtlCache<String>,
+    /// The version-control source, shared by every chain that has `direct`.
+    direct: Option<Direct>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("chain", &self.chain)
+            .field("direct", &self.direct.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Fetcher {
-    /// Builds the client. Only called in online mode, so offline never creates one.
+    /// Builds the client. Only called in online mode, so offline never creates one. `direct` is
+    /// the version-control source; a chain with `direct` needs it.
     pub(crate) fn new(
         chain: Chain,
         config: &ServiceConfig,
         limits: Arc<FetchLimits>,
+        direct: Option<Direct>,
     ) -> Result<Fetcher, String> {
         let client = http::client(config)?;
+        if direct.is_none() && chain.entries.iter().any(|e| e.source == Source::Direct) {
+            return Err("internal error: a chain with direct but no version-control source".into());
+        }
         Ok(Fetcher {
             chain,
             client,
             settings: FetchSettings::from_config(config),
             limits,
+            direct,
             negative: TtlCache::new(
                 config.negative_ttl,
                 config.negative_cache_entries,
@@ -188,11 +256,16 @@ impl Fetcher {
     /// `,`/`|` rules. The error reported is the go command's choice: the last failure other than
     /// "not found" if there was one, else the last "not found". When every entry said "not
     /// found", that answer is remembered for `rel` for the negative TTL.
-    pub(crate) async fn walk<T, F, Fut>(&self, rel: &str, mut attempt: F) -> Result<T, FetchError>
+    pub(crate) async fn walk<T, F, Fut>(
+        &self,
+        want: Want<'_>,
+        mut attempt: F,
+    ) -> Result<T, FetchError>
     where
         F: FnMut(Source) -> Fut,
         Fut: Future<Output = Result<T, FetchError>>,
     {
+        let rel = &want.rel();
         if let Some(message) = self.negative.get(rel) {
             debug!(path = rel, "answered from the negative cache");
             return Err(FetchError::NotFound(message));
@@ -220,16 +293,17 @@ impl Fetcher {
         Err(err)
     }
 
-    /// Fetches `rel` (a GOPROXY-layout path) from one source into `sink`, at most `limit` bytes,
-    /// retrying transient HTTP failures. Returns the number of bytes received.
+    /// Fetches `want` from one source into `sink`, at most `limit` bytes, retrying transient
+    /// HTTP failures. Returns the number of bytes received.
     pub(crate) async fn get(
         &self,
         source: &Source,
-        rel: &str,
+        want: Want<'_>,
         limit: u64,
         sink: &mut Sink,
     ) -> Result<u64, FetchError> {
         let started = Instant::now();
+        let rel = &want.rel();
         sink.reset().await?;
         let result = match source {
             Source::Off => Err(FetchError::NotFound(format!(
@@ -242,14 +316,20 @@ impl Fetcher {
                 drop(permit);
                 got
             }
+            Source::Direct => match &self.direct {
+                Some(direct) => direct::get(direct, want, limit, sink).await,
+                None => Err(FetchError::Local(
+                    "direct: the version-control source is not configured".to_string(),
+                )),
+            },
         };
         match &result {
             Ok(bytes) => info!(
-                upstream = %source, path = rel, bytes, elapsed_ms = started.elapsed().as_millis() as u64,
+                upstream = %source, path = %rel, bytes, elapsed_ms = started.elapsed().as_millis() as u64,
                 "fetched from upstream"
             ),
             Err(err) => debug!(
-                upstream = %source, path = rel, elapsed_ms = started.elapsed().as_millis() as u64, ?err,
+                upstream = %source, path = %rel, elapsed_ms = started.elapsed().as_millis() as u64, ?err,
                 "upstream fetch failed"
             ),
         }
@@ -260,11 +340,11 @@ impl Fetcher {
     pub(crate) async fn get_bytes(
         &self,
         source: &Source,
-        rel: &str,
+        want: Want<'_>,
         limit: u64,
     ) -> Result<Bytes, FetchError> {
         let mut sink = Sink::Memory(Vec::new());
-        self.get(source, rel, limit, &mut sink).await?;
+        self.get(source, want, limit, &mut sink).await?;
         match sink {
             Sink::Memory(buf) => Ok(Bytes::from(buf)),
             Sink::File { .. } => Err(FetchError::Local(

@@ -163,9 +163,9 @@ async fn body_bytes(body: Body) -> Result<Bytes, WarmError> {
         Body::Stream(mut s) => {
             let mut out = Vec::new();
             while let Some(chunk) = s.next().await {
-                out.extend_from_slice(
-                    &chunk.map_err(|e| WarmError::Transient(format!("reading a body: {e}")))?,
-                );
+                out.extend_from_slice(&chunk.map_err(|e| {
+                    WarmError::Transient(format!("reading a body: {}", crate::io_words(&e)))
+                })?);
             }
             Ok(Bytes::from(out))
         }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gomodproxy_service::{Mode, ProxyService, ServiceConfig, ServiceError, VersionQuery};
+use gomodproxy_service::{
+    Mode, ProxyService, ServiceConfig, ServiceError, UpstreamChain, VersionQuery,
+};
 use gomodproxy_storage::memory::InMemory;
 
 use crate::assert_err;
@@ -161,35 +163,37 @@ async fn off_is_not_found_and_ends_the_chain() {
 #[test]
 fn invalid_chains_fail_at_construction() {
     let storage = Arc::new(InMemory::new());
-    for bad in [
-        "https://proxy.example,direct",
-        "direct",
-        "ftp://x.example",
-        "justaword",
-        "",
-    ] {
-        let cfg = ServiceConfig {
-            upstream: bad.to_string(),
-            ..ServiceConfig::default()
-        };
-        match ProxyService::new(storage.clone(), cfg) {
-            Err(ServiceError::Config(msg)) => assert!(!msg.is_empty()),
-            other => panic!(
-                "{bad:?}: expected a Config error, got {:?}",
-                other.map(|_| ())
-            ),
+    // The chain is parsed into its type when the configuration is read (issue 10), and the
+    // service refuses what parses but cannot work (an empty chain online). `direct` is a valid
+    // entry since issue 11.
+    for bad in ["ftp://x.example", "justaword", ""] {
+        let built = bad
+            .parse::<UpstreamChain>()
+            .map_err(|e| e.to_string())
+            .and_then(|upstream| {
+                let cfg = ServiceConfig {
+                    upstream,
+                    ..ServiceConfig::default()
+                };
+                ProxyService::new(storage.clone(), cfg)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+        match built {
+            Err(e) => assert!(!e.is_empty()),
+            Ok(()) => panic!("{bad:?}: expected an error, got a service"),
         }
     }
     // Building the HTTP client needs no async runtime (the server validates config before one
     // starts).
     let cfg = ServiceConfig {
-        upstream: "proxy.example.com".to_string(),
+        upstream: "proxy.example.com".parse().unwrap(),
         ..ServiceConfig::default()
     };
     ProxyService::new(storage.clone(), cfg).unwrap();
     // Offline needs no upstream at all.
     let cfg = ServiceConfig {
-        upstream: String::new(),
+        upstream: "".parse().unwrap(),
         mode: Mode::Offline,
         ..ServiceConfig::default()
     };

@@ -429,8 +429,10 @@ impl gomodproxy_storage::Storage for DamagedOnce {
     fn list(
         &self,
         prefix: &gomodproxy_storage::ListPrefix,
-    ) -> futures::stream::BoxStream<'static, gomodproxy_storage::Result<gomodproxy_storage::ListEntry>>
-    {
+    ) -> futures::stream::BoxStream<
+        'static,
+        gomodproxy_storage::Result<gomodproxy_storage::ListEntry>,
+    > {
         self.inner.list(prefix)
     }
     async fn check(&self) -> gomodproxy_storage::Result<()> {

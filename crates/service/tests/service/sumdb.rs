@@ -96,7 +96,7 @@ fn h1_go_mod(bytes: &[u8]) -> String {
 fn verifying_config(up: &Upstream, log: &TestLog) -> ServiceConfig {
     ServiceConfig {
         verify: true,
-        sumdbs: vec![log.vkey()],
+        sumdbs: vec![log.vkey().parse().unwrap()],
         ..config(&up.url)
     }
 }
@@ -421,7 +421,7 @@ async fn private_modules_are_never_looked_up() {
     let svc = service(
         &storage,
         ServiceConfig {
-            private: vec!["example.com/verified,corp.example".into()],
+            private: "example.com/verified,corp.example".parse().unwrap(),
             ..verifying_config(&up, &log)
         },
     );
@@ -458,7 +458,7 @@ async fn offline_serves_what_was_verified_and_nothing_else() {
         storage.clone(),
         ServiceConfig {
             mode: Mode::Offline,
-            upstream: String::new(),
+            upstream: "".parse().unwrap(),
             ..verifying_config(&up, &log)
         },
     )

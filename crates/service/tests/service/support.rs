@@ -245,7 +245,7 @@ pub fn info_json(version: &str) -> Bytes {
 pub fn config(upstream: &str) -> ServiceConfig {
     ServiceConfig {
         mode: Mode::Online,
-        upstream: upstream.to_string(),
+        upstream: upstream.parse().unwrap(),
         list_ttl: Duration::from_secs(3600),
         connect_timeout: Duration::from_secs(2),
         read_timeout: Duration::from_millis(500),
@@ -298,7 +298,7 @@ pub async fn has(storage: &InMemory, key: &Key) -> bool {
 macro_rules! assert_err {
     ($result:expr, $variant:ident) => {
         match $result {
-            Err(gomodproxy_service::ServiceError::$variant(msg)) => msg,
+            Err(e @ gomodproxy_service::ServiceError::$variant { .. }) => e.to_string(),
             Err(other) => panic!("expected {}, got {:?}", stringify!($variant), other),
             Ok(_) => panic!("expected {}, got a success", stringify!($variant)),
         }

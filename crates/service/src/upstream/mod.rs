@@ -1,9 +1,18 @@
-//! The upstream chain, parsed from GOPROXY syntax.
+//! Where answers come from: the upstream chain in GOPROXY syntax ([`UpstreamChain`]), module
+//! path patterns ([`ModulePatterns`]) and per-pattern routes to chains of their own ([`Route`]).
+//! Each is parsed once, from configuration, into a type.
 //!
-//! The rules follow the go command (`cmd/go/internal/modfetch/proxy.go`): the separator *after*
-//! an entry decides whether a failure of that entry falls through to the next one (`,` only on
-//! "not found", `|` on any error); an entry containing `.`, `:` or `/` but no `:/` gets `https://`
-//! prepended; `off` ends the chain; trailing `/` is trimmed.
+//! The chain rules follow the go command (`cmd/go/internal/modfetch/proxy.go`): the separator
+//! *after* an entry decides whether a failure of that entry falls through to the next one (`,`
+//! only on "not found", `|` on any error); an entry containing `.`, `:` or `/` but no `:/` gets
+//! `https://` prepended; `direct` fetches from version control; `off` ends the chain; trailing
+//! `/` is trimmed.
+
+mod patterns;
+mod routes;
+
+pub use patterns::{ModulePatterns, PatternError};
+pub use routes::{Route, RouteError, Routes};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,6 +27,8 @@ pub(crate) enum Source {
     Http(HttpSource),
     /// A directory in GOPROXY layout (`file:///dir`).
     File(PathBuf),
+    /// `direct`: the module's version control repository (`gomodproxy_vcs`).
+    Direct,
     /// `off`: every lookup fails as "not found", like `GOPROXY=off` in the go command.
     Off,
 }
@@ -67,6 +78,7 @@ impl fmt::Display for Source {
                 }
             }
             Source::File(dir) => write!(f, "file://{}", dir.display()),
+            Source::Direct => f.write_str("direct"),
             Source::Off => f.write_str("off"),
         }
     }
@@ -80,6 +92,100 @@ pub(crate) struct Entry {
     /// True when the entry was followed by `|`: fall through to the next on any error, not only
     /// on "not found".
     pub(crate) fall_back_on_error: bool,
+}
+
+/// The upstream chain, in order, as parsed from GOPROXY syntax
+/// (`https://proxy.golang.org,direct`, `https://a|file:///srv/mirror`, `off`).
+///
+/// `Display` and `Debug` show it with every credential redacted; serialized it is the text it
+/// was parsed from, so a configuration written back loads again.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UpstreamChain {
+    spec: String,
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// Why an upstream chain does not parse. The message quotes the chain with its credentials
+/// redacted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UpstreamError(String);
+
+impl UpstreamChain {
+    /// Parses a GOPROXY-style list. An empty list is allowed here; the service decides whether
+    /// the mode needs an upstream.
+    pub fn parse(spec: &str) -> Result<UpstreamChain, UpstreamError> {
+        Chain::parse(spec)
+            .map(|chain| UpstreamChain {
+                spec: spec.trim().to_string(),
+                entries: chain.entries,
+            })
+            .map_err(UpstreamError)
+    }
+
+    /// `https://proxy.golang.org`, the default.
+    pub fn proxy_golang_org() -> UpstreamChain {
+        // A constant of ours; the unit tests parse it.
+        UpstreamChain::parse("https://proxy.golang.org").expect("the default upstream parses")
+    }
+
+    /// Whether the chain has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether an entry is `direct` (the service then needs its version-control source).
+    pub fn uses_direct(&self) -> bool {
+        self.entries.iter().any(|e| e.source == Source::Direct)
+    }
+
+    /// The text it was parsed from (with any credentials: for configuration files only).
+    pub fn as_spec(&self) -> &str {
+        &self.spec
+    }
+}
+
+/// Compares with the text it was parsed from (`chain == "https://proxy.golang.org"`).
+impl PartialEq<&str> for UpstreamChain {
+    fn eq(&self, other: &&str) -> bool {
+        self.spec == other.trim()
+    }
+}
+
+impl std::str::FromStr for UpstreamChain {
+    type Err = UpstreamError;
+    fn from_str(s: &str) -> Result<Self, UpstreamError> {
+        UpstreamChain::parse(s)
+    }
+}
+
+impl fmt::Display for UpstreamChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&gomodproxy_redact::text(&self.spec))
+    }
+}
+
+impl fmt::Debug for UpstreamChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "UpstreamChain({:?})",
+            gomodproxy_redact::text(&self.spec)
+        )
+    }
+}
+
+impl serde::Serialize for UpstreamChain {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.spec)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for UpstreamChain {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spec = String::deserialize(deserializer)?;
+        UpstreamChain::parse(&spec).map_err(serde::de::Error::custom)
+    }
 }
 
 /// The parsed upstream chain, in order.
@@ -125,10 +231,11 @@ impl Chain {
                     break;
                 }
                 "direct" => {
-                    return Err(format!(
-                        "upstream {shown:?}: \"direct\" (fetching from version control) is not \
-                         supported yet; list proxy URLs or file:// directories only"
-                    ));
+                    entries.push(Entry {
+                        source: Source::Direct,
+                        fall_back_on_error,
+                    });
+                    continue;
                 }
                 "noproxy" => {
                     return Err(format!(
@@ -296,9 +403,31 @@ mod tests {
     }
 
     #[test]
+    fn direct_is_an_entry() {
+        let chain = Chain::parse("https://a.example,direct").unwrap();
+        assert_eq!(chain.entries[1].source, Source::Direct);
+        assert!(UpstreamChain::parse("direct").unwrap().uses_direct());
+        assert!(
+            !UpstreamChain::parse("https://a.example")
+                .unwrap()
+                .uses_direct()
+        );
+    }
+
+    #[test]
+    fn the_typed_chain_round_trips_and_redacts() {
+        let chain: UpstreamChain = "https://u:hunter2@a.example,direct".parse().unwrap();
+        assert_eq!(chain.to_string(), "https://u:***@a.example,direct");
+        assert!(!format!("{chain:?}").contains("hunter2"));
+        assert_eq!(chain.as_spec(), "https://u:hunter2@a.example,direct");
+        let err = "ftp://u:hunter2@x.example"
+            .parse::<UpstreamChain>()
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
     fn invalid_entries_are_rejected() {
-        let err = Chain::parse("https://a.example,direct").unwrap_err();
-        assert!(err.contains("direct"), "{err}");
         assert!(
             Chain::parse("proxy")
                 .unwrap_err()

@@ -35,8 +35,12 @@ use gomodproxy_storage::{Key, ListPrefix, StorageExt};
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::{info, warn};
 
+mod spec;
+
+pub use spec::{SumdbSpec, SumdbSpecError};
+
 use crate::fetch::limits::FetchLimits;
-use crate::fetch::{FetchError, Fetcher};
+use crate::fetch::{FetchError, Fetcher, Want};
 use crate::upstream::Chain;
 use crate::{Answer, Body, Inner, ServiceConfig, ServiceError, sha256_etag};
 
@@ -87,47 +91,28 @@ pub(crate) struct Databases {
 }
 
 impl Databases {
-    /// Parses `config.sumdbs` (GOSUMDB syntax: `<key>` or `<key> <url>`).
+    /// The configured databases (`config.sumdbs`), each with its source when online.
     pub(crate) fn new(
         config: &ServiceConfig,
         online: bool,
         limits: &Arc<FetchLimits>,
     ) -> Result<Databases, String> {
         let mut dbs = Databases::default();
-        for raw_spec in &config.sumdbs {
-            // Messages quote the spec: never with the credentials of its URL.
-            let spec = &gomodproxy_redact::text(raw_spec);
-            let mut fields = raw_spec.split_whitespace();
-            let key = fields
-                .next()
-                .ok_or_else(|| "empty checksum database entry".to_string())?;
-            let url = fields.next();
-            if fields.next().is_some() {
-                return Err(format!(
-                    "checksum database {spec:?}: want \"<key>\" or \"<key> <url>\""
-                ));
-            }
-            let verifier =
-                Verifier::parse(key).map_err(|e| format!("checksum database {spec:?}: {e}"))?;
-            let name = SumdbName::parse(verifier.name())
+        for spec in &config.sumdbs {
+            let verifier = Verifier::parse(spec.verifier_key())
                 .map_err(|e| format!("checksum database {spec:?}: {e}"))?;
-            let source = match (online, url) {
+            let name = spec.name().clone();
+            let source = match (online, spec.url()) {
                 (false, _) => None,
                 (true, None) => Some(DbSource::Chain),
-                (true, Some(url)) => {
-                    let chain = Chain::parse(url)
-                        .map_err(|e| format!("checksum database {spec:?} URL: {e}"))?;
-                    if chain.entries.len() != 1 {
-                        return Err(format!(
-                            "checksum database {spec:?}: the URL must be one http(s) or file URL"
-                        ));
-                    }
-                    Some(DbSource::Direct(Box::new(Fetcher::new(
-                        chain,
-                        config,
-                        limits.clone(),
-                    )?)))
-                }
+                (true, Some(url)) => Some(DbSource::Direct(Box::new(Fetcher::new(
+                    Chain {
+                        entries: url.entries.clone(),
+                    },
+                    config,
+                    limits.clone(),
+                    None,
+                )?))),
             };
             let db = Arc::new(Database {
                 name: name.clone(),
@@ -205,20 +190,24 @@ impl Database {
                 self.name
             ))),
             Some(DbSource::Direct(fetcher)) => fetcher
-                .walk(path, |source| async move {
-                    fetcher.get_bytes(&source, path, limit).await
+                .walk(Want::Path(path), |source| async move {
+                    fetcher.get_bytes(&source, Want::Path(path), limit).await
                 })
                 .await
                 .map_err(upstream_error),
             Some(DbSource::Chain) => {
-                let fetcher = inner.fetcher.as_ref().ok_or_else(|| {
-                    ServiceError::NotFound("offline mode: upstream is not used".to_string())
-                })?;
+                let fetcher = inner
+                    .upstreams
+                    .as_ref()
+                    .map(|u| u.default())
+                    .ok_or_else(|| {
+                        ServiceError::NotFound("offline mode: upstream is not used".to_string())
+                    })?;
                 let rel = format!("sumdb/{}/{path}", self.name);
                 fetcher
-                    .walk(&rel, |source| {
+                    .walk(Want::Path(&rel), |source| {
                         let rel = &rel;
-                        async move { fetcher.get_bytes(&source, rel, limit).await }
+                        async move { fetcher.get_bytes(&source, Want::Path(rel), limit).await }
                     })
                     .await
                     .map_err(upstream_error)
@@ -538,7 +527,8 @@ impl Database {
     ) -> Result<Lookup, ServiceError> {
         if is_private(inner, module) {
             return Err(ServiceError::NotFound(format!(
-                "{module} matches the private patterns: it is never sent to a checksum database"
+                "{module} is private on this proxy: its name is never sent to a checksum database; \
+                 set GONOSUMDB (or GOPRIVATE) for it on the client"
             )));
         }
         let key = self.key(SumdbPath::Lookup {
@@ -554,11 +544,9 @@ impl Database {
                 self.name
             )));
         }
-        let db = inner
-            .sumdbs
-            .get(&self.name)
-            .cloned()
-            .ok_or_else(|| ServiceError::Config(format!("{} vanished", self.name)))?;
+        let db = inner.sumdbs.get(&self.name).cloned().ok_or_else(|| {
+            ServiceError::local(format!("checksum database {} is not configured", self.name))
+        })?;
         let (task_inner, task_key) = (inner.clone(), key.clone());
         let (m, v) = (module.clone(), version.clone());
         inner
@@ -579,7 +567,7 @@ impl Database {
     ) -> Result<Option<Lookup>, ServiceError> {
         match inner.storage.get_bytes(key, MAX_NOTE_SIZE).await {
             Ok((_, body)) => Lookup::parse(&body).map(Some).map_err(|e| {
-                ServiceError::Storage(format!(
+                ServiceError::local(format!(
                     "stored {key} is corrupt: {e} (run gomodproxy verify)"
                 ))
             }),
@@ -696,13 +684,14 @@ impl Database {
     }
 }
 
-/// Whether `module` matches the private patterns.
+/// Whether `module` is private: it matches `private`, or a private route.
 pub(crate) fn is_private(inner: &Inner, module: &ModulePath) -> bool {
-    inner
-        .config
-        .private
-        .iter()
-        .any(|p| gomod::glob::match_prefix_patterns(p, module.as_str()))
+    inner.config.private.matches(module.as_str())
+        || inner
+            .config
+            .routes
+            .route_for(module.as_str())
+            .is_some_and(|r| r.private)
 }
 
 /// Checks an upstream `.mod` or `.zip` hash against the verifying database, unless
