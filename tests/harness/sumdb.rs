@@ -11,9 +11,9 @@
 //! `filler.example/m<i> v1.0.0` with made-up hashes) and spreads the records of interest evenly
 //! among the fillers, so that with [`FIXTURE_LOG_SIZE`] records the tree has hundreds of full
 //! level-0 tiles, a full and a partial level-1 tile and a level-2 tile, and no two fixture
-//! records share a level-0 tile. The log is built with the project's own `gomod::sumdb` code
-//! (record and node hashes, stored-hash indexes, tree hash, tree note, signer); the real `go`
-//! command is the independent judge of the result.
+//! records share a level-0 tile. The log is `gomodproxy-test-support`'s [`TestLog`], built with
+//! the project's own `gomod::sumdb` code (record and node hashes, stored-hash indexes, tree hash,
+//! tree note, signer); the real `go` command is the independent judge of the result.
 //!
 //! The signing key is derived from the database name (seed = SHA-256 of a fixed prefix and the
 //! name), so a database's [`SumdbServer::vkey`] is the same on every run.
@@ -52,11 +52,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use gomod::sumdb::note::Signer;
-use gomod::sumdb::tlog::{self, Hash, Tile, Tree};
+use gomod::sumdb::tlog::{self, Tile, Tree};
 use gomod::sumdb::{Lookup, SumdbName, SumdbPath};
+use gomodproxy_test_support::TestLog;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -71,74 +69,17 @@ pub const TILE_HEIGHT: u32 = tlog::SUMDB_TILE_HEIGHT;
 /// one full and one partial level-1 tile, a level-2 tile.
 pub const FIXTURE_LOG_SIZE: usize = 70_000;
 
-/// The go.sum lines of one module version: one record of the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModuleRecord {
-    /// The module path, unescaped (original case).
-    pub module: String,
-    /// The version.
-    pub version: String,
-    /// The `h1:` of the module zip.
-    pub zip: String,
-    /// The `h1:` of the go.mod.
-    pub go_mod: String,
-}
+pub use gomodproxy_test_support::ModuleRecord;
 
-impl ModuleRecord {
-    /// A record with these hashes.
-    pub fn new(module: &str, version: &str, zip: &str, go_mod: &str) -> ModuleRecord {
-        ModuleRecord {
-            module: module.to_string(),
-            version: version.to_string(),
-            zip: zip.to_string(),
-            go_mod: go_mod.to_string(),
-        }
-    }
-
-    /// The record of a fixture module version, hashed with the independent `h1:` oracle of
-    /// [`fixtures`] over the bytes the fixture upstream serves.
-    pub fn of_fixture(fx: &Fixtures, mv: &ModuleVersion) -> ModuleRecord {
-        ModuleRecord::new(
-            &mv.module,
-            &mv.version,
-            &fixtures::h1_zip(&fx.zip_bytes(&mv.module, &mv.version)),
-            &fixtures::h1_go_mod(&fx.mod_bytes(&mv.module, &mv.version)),
-        )
-    }
-
-    /// The record text the log holds (and hashes): two go.sum lines.
-    pub fn text(&self) -> String {
-        let (m, v) = (&self.module, &self.version);
-        format!("{m} {v} {}\n{m} {v}/go.mod {}\n", self.zip, self.go_mod)
-    }
-
-    /// The `i`-th filler record: a made-up module with made-up, well-formed hashes (32
-    /// pseudo-random bytes each, from a cheap mix of `i`: building a log must stay fast).
-    pub fn filler(i: u64) -> ModuleRecord {
-        let h1 = |salt: u64| {
-            let mut bytes = [0u8; 32];
-            for (k, chunk) in bytes.chunks_mut(8).enumerate() {
-                chunk.copy_from_slice(
-                    &splitmix64(i ^ salt.rotate_left(k as u32 * 16)).to_le_bytes(),
-                );
-            }
-            format!("h1:{}", STANDARD.encode(bytes))
-        };
-        ModuleRecord::new(
-            &format!("filler.example/m{i}"),
-            "v1.0.0",
-            &h1(0x5a17_0000_0000_0001),
-            &h1(0x6d0d_0000_0000_0002),
-        )
-    }
-}
-
-/// SplitMix64's output function: a bijective mix of 64 bits.
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+/// The record of a fixture module version, hashed with the independent `h1:` oracle of
+/// [`fixtures`] over the bytes the fixture upstream serves.
+pub fn fixture_record(fx: &Fixtures, mv: &ModuleVersion) -> ModuleRecord {
+    ModuleRecord::new(
+        &mv.module,
+        &mv.version,
+        &fixtures::h1_zip(&fx.zip_bytes(&mv.module, &mv.version)),
+        &fixtures::h1_go_mod(&fx.mod_bytes(&mv.module, &mv.version)),
+    )
 }
 
 /// The records of every fixture module version of [`Fixtures::shared`], in fixture order
@@ -149,7 +90,7 @@ pub fn fixture_records() -> &'static [ModuleRecord] {
         let fx = Fixtures::shared();
         fx.versions()
             .iter()
-            .map(|mv| ModuleRecord::of_fixture(fx, mv))
+            .map(|mv| fixture_record(fx, mv))
             .collect()
     })
 }
@@ -179,189 +120,6 @@ pub struct Request {
     pub status: u16,
 }
 
-/// A record of the log: a filler (its text is regenerated from its number when needed, so a
-/// large log holds no filler strings) or a text.
-#[derive(Debug, Clone)]
-enum Entry {
-    Filler(u64),
-    Text(String),
-}
-
-/// Filler module paths are `<FILLER_PREFIX><number>`.
-const FILLER_PREFIX: &str = "filler.example/m";
-
-/// The log: records, every stored hash, the current tree and its signed note.
-struct Log {
-    signer: Signer,
-    entries: Vec<Entry>,
-    /// Record ids of the records of interest.
-    ids: HashMap<(String, String), i64>,
-    /// Record ids of the fillers, by filler number.
-    filler_ids: Vec<i64>,
-    stored: Vec<Hash>,
-    tree: Tree,
-    note: String,
-}
-
-impl Log {
-    fn new(signer: Signer) -> Log {
-        let mut log = Log {
-            signer,
-            entries: Vec::new(),
-            ids: HashMap::new(),
-            filler_ids: Vec::new(),
-            stored: Vec::new(),
-            tree: Tree {
-                n: 0,
-                hash: Hash::default(),
-            },
-            note: String::new(),
-        };
-        log.sign();
-        log
-    }
-
-    fn text(&self, id: i64) -> String {
-        match &self.entries[id as usize] {
-            Entry::Filler(i) => ModuleRecord::filler(*i).text(),
-            Entry::Text(text) => text.clone(),
-        }
-    }
-
-    /// The record id of `module@version`.
-    fn id(&self, module: &str, version: &str) -> Option<i64> {
-        if let Some(&id) = self.ids.get(&(module.to_string(), version.to_string())) {
-            return Some(id);
-        }
-        let i: u64 = module.strip_prefix(FILLER_PREFIX)?.parse().ok()?;
-        let filler = ModuleRecord::filler(i);
-        if filler.module != module || filler.version != version {
-            return None;
-        }
-        self.filler_ids.get(i as usize).copied()
-    }
-
-    /// Adds a record and its stored hashes.
-    fn push(&mut self, entry: Entry, text: &str) {
-        let id = self.entries.len() as i64;
-        let record = tlog::record_hash(text.as_bytes());
-        let stored = &self.stored;
-        let new = tlog::stored_hashes_for_record(id, record, |x| stored[x as usize]);
-        self.stored.extend(new);
-        self.entries.push(entry);
-    }
-
-    fn push_record(&mut self, record: &ModuleRecord) {
-        assert!(
-            !record.module.starts_with(FILLER_PREFIX),
-            "sumdb: {} is a filler's module path",
-            record.module
-        );
-        let id = self.entries.len() as i64;
-        let key = (record.module.clone(), record.version.clone());
-        if self.ids.insert(key, id).is_some() {
-            panic!(
-                "sumdb: {}@{} is already in the log (a checksum database has one record per \
-                 module version)",
-                record.module, record.version
-            );
-        }
-        let text = record.text();
-        self.push(Entry::Text(text.clone()), &text);
-    }
-
-    fn push_filler(&mut self) {
-        let i = self.filler_ids.len() as u64;
-        self.filler_ids.push(self.entries.len() as i64);
-        self.push(Entry::Filler(i), &ModuleRecord::filler(i).text());
-    }
-
-    /// Appends `records` spread evenly among `fillers` new filler records, then signs.
-    fn append(&mut self, records: &[ModuleRecord], fillers: usize) {
-        let r = records.len() as i64;
-        let total = r + fillers as i64;
-        let mut next = 0i64;
-        for i in 0..total {
-            // Record k goes to position (2k+1)·total/(2r): strictly increasing (total ≥ r), the
-            // first one half a gap in, the last one half a gap before the end.
-            if next < r && i == (2 * next + 1) * total / (2 * r) {
-                self.push_record(&records[next as usize]);
-                next += 1;
-            } else {
-                self.push_filler();
-            }
-        }
-        assert_eq!(next, r, "sumdb: record placement lost a record");
-        self.sign();
-    }
-
-    /// Replaces a record's text and recomputes every stored hash from it on.
-    fn rewrite(&mut self, id: i64, text: &str) {
-        let n = self.entries.len() as i64;
-        assert!((0..n).contains(&id), "sumdb: no record {id}");
-        assert!(
-            text.ends_with('\n') && !text.starts_with('\n') && !text.contains("\n\n"),
-            "sumdb: {text:?} is not a record text"
-        );
-        self.entries[id as usize] = Entry::Text(text.to_string());
-        let rest = self.entries.split_off(id as usize);
-        self.stored
-            .truncate(tlog::stored_hash_index(0, id) as usize);
-        for entry in rest {
-            let text = match &entry {
-                Entry::Filler(i) => ModuleRecord::filler(*i).text(),
-                Entry::Text(text) => text.clone(),
-            };
-            self.push(entry, &text);
-        }
-        self.sign();
-    }
-
-    fn sign(&mut self) {
-        let n = self.entries.len() as i64;
-        assert_eq!(self.stored.len() as i64, tlog::stored_hash_count(n));
-        let stored = &self.stored;
-        self.tree = Tree {
-            n,
-            hash: tlog::tree_hash(n, |x| stored[x as usize]),
-        };
-        self.note = self
-            .signer
-            .sign(&self.tree.format())
-            .expect("sign tree note");
-    }
-
-    /// The tile's data if the current tree has it at this width (or wider).
-    fn tile(&self, tile: &Tile) -> Option<Vec<u8>> {
-        if tile.h != TILE_HEIGHT {
-            return None;
-        }
-        let start = tile.n.checked_mul(1 << tile.h)?;
-        let end = start + i64::from(tile.w);
-        if tile.l == -1 {
-            if end > self.tree.n {
-                return None;
-            }
-            let mut data = Vec::new();
-            for id in start..end {
-                data.extend_from_slice(self.text(id).as_bytes());
-                data.push(b'\n');
-            }
-            return Some(data);
-        }
-        // Hashes at level L·H exist for every complete subtree of 2^(L·H) records.
-        let level = tile.l as u32 * tile.h;
-        if level >= 63 || end > self.tree.n >> level {
-            return None;
-        }
-        let mut data = Vec::with_capacity(tile.w as usize * tlog::HASH_SIZE);
-        for i in start..end {
-            data.extend_from_slice(&self.stored[tlog::stored_hash_index(level, i) as usize].0);
-        }
-        Some(data)
-    }
-}
-
 #[derive(Default)]
 struct Faults {
     by_path: HashMap<String, SumdbFault>,
@@ -370,7 +128,7 @@ struct Faults {
 
 struct State {
     name: String,
-    log: RwLock<Log>,
+    log: RwLock<TestLog>,
     faults: Mutex<Faults>,
     hits: Mutex<HashMap<String, u64>>,
     requests: Mutex<Vec<Request>>,
@@ -404,9 +162,8 @@ impl SumdbServer {
             panic!("sumdb: bad database name {name:?}: {e}");
         }
         let seed: [u8; 32] = Sha256::digest(format!("gomodproxy-tests sumdb key {name}")).into();
-        let signer = Signer::from_seed(name, seed).expect("sumdb signer");
-        let vkey = signer.verifier_key();
-        let mut log = Log::new(signer);
+        let mut log = TestLog::from_seed(name, seed);
+        let vkey = log.vkey();
         log.append(records, fillers);
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -486,13 +243,13 @@ impl SumdbServer {
 
     /// The current tree (size and root hash).
     pub fn tree(&self) -> Tree {
-        self.state.log.read().unwrap().tree
+        self.state.log.read().unwrap().tree()
     }
 
     /// The signed note of the current tree (what `/latest` serves, and what a client stores in
     /// `$GOPATH/pkg/sumdb/<name>/latest`).
     pub fn latest_note(&self) -> String {
-        self.state.log.read().unwrap().note.clone()
+        String::from_utf8(self.state.log.read().unwrap().note().to_vec()).expect("a note is text")
     }
 
     /// The record id of `module@version` (unescaped), if the log has it.
@@ -516,7 +273,7 @@ impl SumdbServer {
     pub fn append(&self, records: &[ModuleRecord], fillers: usize) -> Tree {
         let mut log = self.state.log.write().unwrap();
         log.append(records, fillers);
-        log.tree
+        log.tree()
     }
 
     /// Rewrites history: record `id` gets `text` (its lookup serves the new text too) and the
@@ -525,7 +282,7 @@ impl SumdbServer {
     pub fn rewrite_record(&self, id: i64, text: &str) -> Tree {
         let mut log = self.state.log.write().unwrap();
         log.rewrite(id, text);
-        log.tree
+        log.tree()
     }
 
     /// Makes one database path misbehave until cleared. `path` is database-relative, as the
@@ -691,7 +448,7 @@ fn answer(st: &State, db: &str) -> Answer {
         SumdbPath::Latest => Answer {
             status: 200,
             content_type: TEXT,
-            body: log.note.clone().into_bytes(),
+            body: log.note().to_vec(),
         },
         SumdbPath::Lookup { module, version } => {
             let (module, version) = (module.as_str(), version.as_str());
@@ -710,14 +467,14 @@ fn answer(st: &State, db: &str) -> Answer {
             Answer {
                 status: 200,
                 content_type: TEXT,
-                body: lookup.format_with_note(log.note.as_bytes()),
+                body: lookup.format_with_note(&log.note()),
             }
         }
         SumdbPath::Tile(tile) => {
             let Some(mut data) = log.tile(&tile) else {
                 return text(
                     404,
-                    &format!("not found: {} (tree size {})", tile.path(), log.tree.n),
+                    &format!("not found: {} (tree size {})", tile.path(), log.tree().n),
                 );
             };
             if let Some(SumdbFault::FlipTileByte(offset)) = fault

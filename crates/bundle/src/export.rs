@@ -245,12 +245,15 @@ pub async fn export<W: Write + Send + 'static>(
     storage: &dyn Storage,
     options: &ExportOptions,
     out: W,
-    progress: &dyn Progress,
+    progress: &dyn Progress<str>,
 ) -> Result<(W, ExportReport), BundleError> {
     let started = Instant::now();
     let filter = Filter::new(options)?;
     progress.phase("listing the store", None, None);
     let (selected, missing) = select(storage, options, filter.as_ref()).await?;
+    for problem in &missing {
+        progress.problem(problem);
+    }
 
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for e in &selected {
@@ -299,7 +302,7 @@ async fn produce(
     storage: &dyn Storage,
     selected: &[ListEntry],
     tx: &mpsc::Sender<Msg>,
-    progress: &dyn Progress,
+    progress: &dyn Progress<str>,
     report: &mut ExportReport,
 ) -> Result<(), BundleError> {
     // The writer has stopped (its error is reported instead).
@@ -354,7 +357,7 @@ async fn produce(
         }
         report.objects += 1;
         report.bytes += size;
-        progress.object(&path, size);
+        progress.step(&path, size);
     }
     Ok(())
 }
@@ -488,7 +491,7 @@ pub async fn export_to_path(
     storage: &dyn Storage,
     options: &ExportOptions,
     path: &Path,
-    progress: &dyn Progress,
+    progress: &dyn Progress<str>,
 ) -> Result<ExportReport, BundleError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

@@ -14,17 +14,19 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::StreamExt;
 use gomod::dirhash::hash_go_mod;
-use gomod::sumdb::{Lookup, SumdbPath};
+use gomod::sumdb::{Lookup, SumdbName, SumdbPath};
 use gomod::zipfile::ZipLimits;
 use gomod::{ModulePath, Version};
+use gomodproxy_service::validate;
 use gomodproxy_storage::{ArtifactKind, Key, PutPayload, Storage, StorageExt};
 use tokio_util::io::ReaderStream;
 
+use crate::MAX_SMALL;
 use crate::error::BundleError;
 use crate::manifest::Manifest;
 use crate::source::{self, Body, ImportSource, Item, ReadOptions};
-use crate::sumdb::{Staging, Verdict, Verifiers, check_db};
-use crate::validate::{self, MAX_SMALL};
+use crate::sumdb::{Decision, Staging, Verifiers, check_db};
+use crate::verdict::{Verdict, refuse};
 use crate::{Problem, Progress};
 
 /// How many skipped paths a report keeps as examples.
@@ -92,7 +94,7 @@ pub async fn import(
     storage: &dyn Storage,
     source: ImportSource,
     options: &ImportOptions,
-    progress: &dyn Progress,
+    progress: &dyn Progress<str>,
 ) -> Result<ImportReport, BundleError> {
     let started = Instant::now();
     let is_dir = matches!(source, ImportSource::Dir(_));
@@ -137,7 +139,7 @@ pub async fn import(
 struct Importer<'a> {
     storage: &'a dyn Storage,
     options: &'a ImportOptions,
-    progress: &'a dyn Progress,
+    progress: &'a dyn Progress<str>,
     report: ImportReport,
     /// The source's checksum-database objects, until they are checked (`None` after).
     staging: Option<Staging>,
@@ -156,8 +158,11 @@ struct Pending {
 }
 
 impl Importer<'_> {
+    /// The one path of every refusal: recorded in the report and told to the progress sink.
     fn refuse(&mut self, path: String, reason: String) {
-        self.report.refused.push(Problem { path, reason });
+        let problem = Problem { path, reason };
+        self.progress.problem(&problem);
+        self.report.refused.push(problem);
     }
 
     fn skip(&mut self, path: String, reason: String) {
@@ -186,11 +191,11 @@ impl Importer<'_> {
                 self.report.manifest = Some(m);
             }
             Item::Skipped { path, reason } => {
-                self.progress.object(&path, 0);
+                self.progress.step(&path, 0);
                 self.skip(path, reason);
             }
             Item::Refused { path, reason } => {
-                self.progress.object(&path, 0);
+                self.progress.step(&path, 0);
                 self.refuse(path, reason);
             }
             Item::Object { key, body } => {
@@ -214,7 +219,7 @@ impl Importer<'_> {
                 }
                 self.finish_sumdb().await?;
                 self.artifact(key, body).await?;
-                self.progress.object(&path, size);
+                self.progress.step(&path, size);
             }
         }
         Ok(())
@@ -245,9 +250,9 @@ impl Importer<'_> {
                 };
                 let path = key.path();
                 let outcome = match verdict {
-                    Verdict::Refused(why) => Outcome::Refused(why),
-                    Verdict::KeepStored(_) => Outcome::Already,
-                    Verdict::Import => {
+                    Decision::Refused(why) => Outcome::Refused(why),
+                    Decision::KeepStored(_) => Outcome::Already,
+                    Decision::Import => {
                         let body = staging.read(&db, &p).await?;
                         match &p {
                             SumdbPath::Lookup { .. } => self.store_lookup(&key, body).await?,
@@ -262,7 +267,7 @@ impl Importer<'_> {
                         .insert((module.clone(), version.clone()));
                 }
                 let size = staging.sizes.get(&path).copied().unwrap_or(0);
-                self.progress.object(&path, size);
+                self.progress.step(&path, size);
                 self.record(path, outcome);
             }
         }
@@ -329,41 +334,41 @@ impl Importer<'_> {
                                 });
                                 return Ok(());
                             }
-                            Err(why) => Outcome::Refused(why),
+                            Err(why) => Outcome::Refused(why.into()),
                         }
                     }
-                    ArtifactKind::Info => match validate::info(version, &bytes) {
+                    ArtifactKind::Info => match validate::info_for(version, &bytes) {
                         Ok(()) => match self.has_record(module, version).await? {
-                            Ok(()) => self.store_immutable(&key, bytes).await?,
-                            Err(why) => Outcome::Refused(why),
+                            Verdict::Accepted => self.store_immutable(&key, bytes).await?,
+                            Verdict::Refused(why) => Outcome::Refused(why),
                         },
-                        Err(why) => Outcome::Refused(why),
+                        Err(why) => Outcome::Refused(why.into()),
                     },
                     ArtifactKind::Mod => match validate::go_mod(module, &bytes) {
                         Ok(()) => {
                             let h1 = hash_go_mod(&bytes);
                             match self.against_records(module, version, true, &h1).await? {
-                                Ok(()) => self.store_immutable(&key, bytes).await?,
-                                Err(why) => Outcome::Refused(why),
+                                Verdict::Accepted => self.store_immutable(&key, bytes).await?,
+                                Verdict::Refused(why) => Outcome::Refused(why),
                             }
                         }
-                        Err(why) => Outcome::Refused(why),
+                        Err(why) => Outcome::Refused(why.into()),
                     },
                     ArtifactKind::Zip => unreachable!("zips are handled above"),
                 };
                 self.record(path, outcome);
             }
             (Key::List { module }, Body::Bytes(bytes)) => {
-                let outcome = match validate::list(module, &bytes) {
+                let outcome = match validate::check_list(module, &bytes) {
                     Ok(()) => self.store_list(&key, bytes).await?,
-                    Err(why) => Outcome::Refused(why),
+                    Err(why) => Outcome::Refused(why.into()),
                 };
                 self.record(path, outcome);
             }
             (Key::Latest { module }, Body::Bytes(bytes)) => {
-                let outcome = match validate::latest(module, &bytes) {
+                let outcome = match validate::info_of(module, &bytes) {
                     Ok(v) => self.store_latest_info(&key, bytes, &v).await?,
-                    Err(why) => Outcome::Refused(why),
+                    Err(why) => Outcome::Refused(why.into()),
                 };
                 self.record(path, outcome);
             }
@@ -423,31 +428,20 @@ impl Importer<'_> {
         &self,
         module: &ModulePath,
         version: &Version,
-    ) -> Result<Result<(), String>, BundleError> {
+    ) -> Result<Verdict, BundleError> {
         if !self.needs_proof(module) {
-            return Ok(Ok(()));
+            return Ok(Verdict::Accepted);
         }
-        if self
-            .refused_records
-            .contains(&(module.clone(), version.clone()))
-        {
-            return Ok(Err(
-                "its checksum-database record in the source was refused (see above)".to_string(),
-            ));
+        if self.record_refused(module, version) {
+            refuse!("its checksum-database record in the source was refused (see above)");
         }
         for db in self.options.sumdbs.names() {
-            let key = Key::Sumdb {
-                db: db.clone(),
-                path: SumdbPath::Lookup {
-                    module: module.clone(),
-                    version: version.clone(),
-                },
-            };
+            let key = lookup_key(db, module, version);
             if self.storage.exists(&key).await?.is_some() {
-                return Ok(Ok(()));
+                return Ok(Verdict::Accepted);
             }
         }
-        Ok(Err(Self::unproven(module, version)))
+        Ok(Verdict::Refused(Self::unproven(module, version)))
     }
 
     /// Checks `h1` (of the zip, or of the go.mod when `go_mod`) against the module version's
@@ -459,33 +453,20 @@ impl Importer<'_> {
         version: &Version,
         go_mod: bool,
         h1: &str,
-    ) -> Result<Result<(), String>, BundleError> {
-        if self
-            .refused_records
-            .contains(&(module.clone(), version.clone()))
-        {
-            return Ok(Err(
-                "its checksum-database record in the source was refused (see above)".to_string(),
-            ));
+    ) -> Result<Verdict, BundleError> {
+        if self.record_refused(module, version) {
+            refuse!("its checksum-database record in the source was refused (see above)");
         }
         let mut proven = false;
         for db in self.options.sumdbs.names() {
-            let key = Key::Sumdb {
-                db: db.clone(),
-                path: SumdbPath::Lookup {
-                    module: module.clone(),
-                    version: version.clone(),
-                },
-            };
+            let key = lookup_key(db, module, version);
             let body = match self.storage.get_bytes(&key, MAX_SMALL).await {
                 Ok((_, b)) => b,
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e.into()),
             };
             let Ok(lookup) = Lookup::parse(&body) else {
-                return Ok(Err(format!(
-                    "the stored record {key} is corrupt (run gomodproxy verify)"
-                )));
+                refuse!("the stored record {key} is corrupt (run gomodproxy verify)");
             };
             let record = lookup.record(module.as_str(), version.as_str());
             let (want, label) = if go_mod {
@@ -494,19 +475,24 @@ impl Importer<'_> {
                 (record.zip, "")
             };
             match want {
-                Some(want) if want != h1 => {
-                    return Ok(Err(format!(
-                        "checksum mismatch for {module}@{version}{label}: it hashes to {h1}, checksum database {db} has {want}"
-                    )));
-                }
+                Some(want) if want != h1 => refuse!(
+                    "checksum mismatch for {module}@{version}{label}: it hashes to {h1}, checksum database {db} has {want}"
+                ),
                 Some(_) => proven = true,
                 None => {}
             }
         }
         if !proven && self.needs_proof(module) {
-            return Ok(Err(Self::unproven(module, version)));
+            return Ok(Verdict::Refused(Self::unproven(module, version)));
         }
-        Ok(Ok(()))
+        Ok(Verdict::Accepted)
+    }
+
+    /// Whether the source's lookup of `module@version` was refused (its artifacts are refused
+    /// too).
+    fn record_refused(&self, module: &ModulePath, version: &Version) -> bool {
+        self.refused_records
+            .contains(&(module.clone(), version.clone()))
     }
 
     async fn zip(
@@ -527,32 +513,24 @@ impl Importer<'_> {
         .await
         .map_err(|e| BundleError::Internal(format!("zip check: {e}")))?;
         let hash_path = pending.as_ref().map(|p| p.path.clone());
-        let verdict: Result<String, String> = match checked {
-            Err(e) => Err(e.to_string()),
-            Ok(summary) => match &pending {
-                Some(p) if p.h1 != summary.h1 => Err(format!(
-                    "the zip hashes to {}, but the source's .ziphash says {}",
-                    summary.h1, p.h1
-                )),
-                _ => match self
-                    .against_records(module, version, false, &summary.h1)
-                    .await?
-                {
-                    Ok(()) => Ok(summary.h1),
-                    Err(why) => Err(why),
-                },
-            },
-        };
-        let h1 = match verdict {
-            Ok(h1) => h1,
-            Err(why) => {
-                if let Some(hp) = hash_path {
-                    self.refuse(hp, format!("its zip was refused: {why}"));
-                }
-                self.refuse(path.to_string(), why);
+        let h1 = match checked {
+            Ok(summary) => summary.h1,
+            Err(e) => {
+                self.refuse_zip(hash_path, path, e.to_string());
                 return Ok(());
             }
         };
+        let verdict = match &pending {
+            Some(p) if p.h1 != h1 => Verdict::Refused(format!(
+                "the zip hashes to {h1}, but the source's .ziphash says {}",
+                p.h1
+            )),
+            _ => self.against_records(module, version, false, &h1).await?,
+        };
+        if let Verdict::Refused(why) = verdict {
+            self.refuse_zip(hash_path, path, why);
+            return Ok(());
+        }
         let zip_key = Key::artifact(module, version, ArtifactKind::Zip);
         let hash_key = Key::artifact(module, version, ArtifactKind::ZipHash);
         let mut file = tokio::fs::File::from_std(file);
@@ -609,6 +587,14 @@ impl Importer<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a zip, and the `.ziphash` that came with it (at `hash_path`) because of it.
+    fn refuse_zip(&mut self, hash_path: Option<String>, path: &str, why: String) {
+        if let Some(hp) = hash_path {
+            self.refuse(hp, format!("its zip was refused: {why}"));
+        }
+        self.refuse(path.to_string(), why);
     }
 
     /// Whether the stored object equals the file's content (streamed, compared chunk by
@@ -747,7 +733,7 @@ impl Importer<'_> {
         match self.storage.get_bytes(key, MAX_SMALL).await {
             Ok((_, stored)) => {
                 let module = key.module().cloned();
-                let stored_version = module.and_then(|m| validate::latest(&m, &stored).ok());
+                let stored_version = module.and_then(|m| validate::info_of(&m, &stored).ok());
                 if stored == body
                     || stored_version.is_some_and(|s| {
                         gomod::semver::compare(s.as_str(), version.as_str())
@@ -763,5 +749,16 @@ impl Importer<'_> {
         let len = body.len() as u64;
         self.storage.put_bytes(key, body).await?;
         Ok(Outcome::Imported(len))
+    }
+}
+
+/// The key of `module@version`'s lookup in database `db`.
+fn lookup_key(db: &SumdbName, module: &ModulePath, version: &Version) -> Key {
+    Key::Sumdb {
+        db: db.clone(),
+        path: SumdbPath::Lookup {
+            module: module.clone(),
+            version: version.clone(),
+        },
     }
 }

@@ -3,6 +3,11 @@
 //! and [`verify`] what a store holds. Everything goes through the [`Storage`] trait, so a bundle
 //! exported from one backend imports into any other.
 //!
+//! It depends on `gomod` (the module and checksum-database rules), the storage trait, and
+//! `gomodproxy-service` for two things only: the small-object checks ([`validate`], one copy for
+//! serving and importing) and the [`Progress`] trait every batch job reports through. Never on a
+//! backend or the server.
+//!
 //! # The bundle format (version 1)
 //!
 //! One file: a tar stream (GNU headers, so module paths of any length fit) compressed as one
@@ -58,7 +63,7 @@
 //! partial downloads, hidden files) are skipped and counted.
 //!
 //! Memory stays bounded: zips stream through temporary files, small objects are capped
-//! ([`validate::MAX_MOD`] for a go.mod, 1 MiB for the rest), the source reader runs at most a few
+//! (the go command's 16 MiB for a go.mod, 1 MiB for the rest), the source reader runs at most a few
 //! objects ahead, and tiles are cached up to 32 MiB. Export and verify hold the store's listing
 //! (keys and sizes) in memory to sort it.
 
@@ -71,11 +76,15 @@ mod manifest;
 mod order;
 mod source;
 mod sumdb;
-pub mod validate;
+mod verdict;
 mod verify;
 
 pub use error::BundleError;
 pub use export::{DEFAULT_LEVEL, ExportOptions, ExportReport, export, export_to_path};
+/// Progress is reported the way every batch job of the proxy reports it: a bundle run's step is
+/// one object, named by its path (`Progress<str>`), and every problem it finds is told to the
+/// sink as it is found, as well as listed in the run's report.
+pub use gomodproxy_service::progress::{NoProgress, Problem, Progress};
 pub use import::{ImportOptions, ImportReport, import};
 pub use manifest::{FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, Manifest};
 pub use order::order_key;
@@ -84,47 +93,12 @@ pub use sumdb::Verifiers;
 pub use verify::{VerifyOptions, VerifyReport, verify};
 
 #[cfg(doc)]
+use gomodproxy_service::validate;
+#[cfg(doc)]
 use gomodproxy_storage::{Key, Storage};
 
-/// One object and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The object's path ([`Key::path`]) or the source entry's name.
-    pub path: String,
-    /// Why, in one line.
-    pub reason: String,
-}
+/// Largest `.info`, `@latest`, `list`, lookup or tree head an import or verify reads, in bytes.
+pub(crate) const MAX_SMALL: u64 = 1 << 20;
 
-impl Problem {
-    pub(crate) fn new(path: &str, reason: String) -> Problem {
-        Problem {
-            path: path.to_string(),
-            reason,
-        }
-    }
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.reason)
-    }
-}
-
-/// Progress of a run, for a progress bar. Calls come from one task at a time.
-pub trait Progress: Send + Sync {
-    /// A new phase; totals when known.
-    fn phase(&self, name: &str, objects: Option<u64>, bytes: Option<u64>);
-    /// One object done (`bytes` of it).
-    fn object(&self, path: &str, bytes: u64);
-    /// A problem found along the way (verify).
-    fn problem(&self, _problem: &Problem) {}
-}
-
-/// Progress that goes nowhere.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn phase(&self, _: &str, _: Option<u64>, _: Option<u64>) {}
-    fn object(&self, _: &str, _: u64) {}
-}
+/// Largest `.mod` an import or verify reads (the go command's limit for a go.mod).
+pub(crate) const MAX_MOD: u64 = gomod::zipfile::MAX_GO_MOD;

@@ -18,7 +18,7 @@ use crate::error::BundleError;
 use crate::manifest::{FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, Manifest};
 use crate::order::order_key;
 use crate::sumdb::MAX_TILE;
-use crate::validate::{MAX_MOD, MAX_SMALL};
+use crate::{MAX_MOD, MAX_SMALL};
 
 /// Objects read ahead of the importer.
 const CHANNEL: usize = 4;

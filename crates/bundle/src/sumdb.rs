@@ -13,14 +13,15 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use gomod::sumdb::note::Verifier;
 use gomod::sumdb::tlog::{
-    HASH_SIZE, SUMDB_TILE_HEIGHT, Tile, TilePlan, Tree, record_hash, stored_hash_index,
+    HASH_SIZE, Hash, SUMDB_TILE_HEIGHT, Tile, TilePlan, Tree, record_hash, stored_hash_index,
     sub_tree_index, tree_hash_from_subtrees,
 };
-use gomod::sumdb::{Lookup, SumdbName, SumdbPath};
+use gomod::sumdb::{Lookup, SumdbError, SumdbName, SumdbPath};
 use gomodproxy_storage::{Key, Storage, StorageExt};
 
+use crate::MAX_SMALL;
 use crate::error::BundleError;
-use crate::validate::MAX_SMALL;
+use crate::verdict::{Verdict, refuse};
 
 /// Largest tile: 2^8 hashes.
 pub(crate) const MAX_TILE: u64 = (1 << SUMDB_TILE_HEIGHT) * HASH_SIZE as u64;
@@ -65,9 +66,8 @@ impl Verifiers {
 }
 
 /// Opens a signed tree note with `verifier`.
-pub(crate) fn open_tree(verifier: &Verifier, note: &[u8]) -> Result<Tree, String> {
-    let text = verifier.open(note).map_err(|e| e.to_string())?;
-    Tree::parse(text).map_err(|e| e.to_string())
+pub(crate) fn open_tree(verifier: &Verifier, note: &[u8]) -> Result<Tree, SumdbError> {
+    Tree::parse(verifier.open(note)?)
 }
 
 /// The source's checksum-database objects of an import, kept in a temporary directory until
@@ -210,12 +210,12 @@ impl<'a> Tiles<'a> {
     }
 
     /// The data of every tile of `plan`; `own` supplies one tile's data directly (the tile
-    /// under test). `Err(reason)` names a tile nobody has.
+    /// under test).
     async fn plan_data(
         &mut self,
         plan: &TilePlan,
         own: Option<(&Tile, &Bytes)>,
-    ) -> Result<Result<Vec<Bytes>, String>, BundleError> {
+    ) -> Result<PlanData, BundleError> {
         let mut data = Vec::with_capacity(plan.tiles().len());
         for tile in plan.tiles() {
             if let Some((t, d)) = own
@@ -226,15 +226,10 @@ impl<'a> Tiles<'a> {
             }
             match self.get(tile).await? {
                 Some(d) => data.push(d),
-                None => {
-                    return Ok(Err(format!(
-                        "tile {} is needed for the proof but is in neither the source nor the store",
-                        tile.path()
-                    )));
-                }
+                None => return Ok(PlanData::Missing(*tile)),
             }
         }
-        Ok(Ok(data))
+        Ok(PlanData::Complete(data))
     }
 
     /// Proves that record `id` with `text` is in `anchor`.
@@ -243,29 +238,27 @@ impl<'a> Tiles<'a> {
         anchor: Tree,
         id: i64,
         text: &str,
-    ) -> Result<Result<(), String>, BundleError> {
+    ) -> Result<Verdict, BundleError> {
         if id >= anchor.n {
-            return Ok(Err(format!(
+            refuse!(
                 "record {id} is not in the signed tree of {} records",
                 anchor.n
-            )));
+            );
         }
-        let plan = match TilePlan::new(anchor, SUMDB_TILE_HEIGHT, &[stored_hash_index(0, id)]) {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e.to_string())),
+        let hashes = match self
+            .authenticate(anchor, &[stored_hash_index(0, id)])
+            .await?
+        {
+            Authenticated::Hashes(hashes) => hashes,
+            Authenticated::Refused(why) => return Ok(Verdict::Refused(why)),
         };
-        let data = match self.plan_data(&plan, None).await? {
-            Ok(d) => d,
-            Err(why) => return Ok(Err(why)),
-        };
-        match plan.verify(&data) {
-            Ok(hashes) if hashes.first() == Some(&record_hash(text.as_bytes())) => Ok(Ok(())),
-            Ok(_) => Ok(Err(format!(
+        if hashes.first() != Some(&record_hash(text.as_bytes())) {
+            refuse!(
                 "the record is not the one the log holds at {id} (the signed tree of {} records says otherwise)",
                 anchor.n
-            ))),
-            Err(e) => Ok(Err(format!("the tiles that prove it fail: {e}"))),
+            );
         }
+        Ok(Verdict::Accepted)
     }
 
     /// Proves that `tile` with `data` is what `anchor` commits to (a narrower tile: a prefix of
@@ -275,42 +268,41 @@ impl<'a> Tiles<'a> {
         anchor: Tree,
         tile: &Tile,
         data: &Bytes,
-    ) -> Result<Result<(), String>, BundleError> {
+    ) -> Result<Verdict, BundleError> {
         if tile.is_data() {
-            return Ok(Err(
+            refuse!(
                 "data tiles cannot be authenticated by hash tiles (and the go command never uses them)"
-                    .to_string(),
-            ));
+            );
         }
         if tile.h != SUMDB_TILE_HEIGHT {
-            return Ok(Err(format!(
+            refuse!(
                 "tile height {} is not the checksum database's {SUMDB_TILE_HEIGHT}",
                 tile.h
-            )));
+            );
         }
         if data.len() != tile.w as usize * HASH_SIZE {
-            return Ok(Err(format!(
+            refuse!(
                 "{} bytes, want {} ({} hashes)",
                 data.len(),
                 tile.w as usize * HASH_SIZE,
                 tile.w
-            )));
+            );
         }
         let plan = match TilePlan::for_tile(anchor, tile) {
             Ok(p) => p,
-            Err(e) => return Ok(Err(format!("{e} (the signed tree it is checked against)"))),
+            Err(e) => refuse!("{e} (the signed tree it is checked against)"),
         };
         let exact = plan.tiles().contains(tile);
         let own = exact.then_some((tile, data));
         let all = match self.plan_data(&plan, own).await? {
-            Ok(d) => d,
-            Err(why) => return Ok(Err(why)),
+            PlanData::Complete(d) => d,
+            PlanData::Missing(missing) => refuse!("{}", PlanData::missing(&missing)),
         };
         if let Err(e) = plan.verify(&all) {
-            return Ok(Err(format!(
+            refuse!(
                 "does not match the signed tree of {} records: {e}",
                 anchor.n
-            )));
+            );
         }
         if !exact {
             let wide = plan
@@ -319,13 +311,13 @@ impl<'a> Tiles<'a> {
                 .position(|t| t.l == tile.l && t.n == tile.n)
                 .map(|i| &all[i]);
             if !wide.is_some_and(|w| w.starts_with(data)) {
-                return Ok(Err(format!(
+                refuse!(
                     "is not a prefix of the tile the signed tree of {} records commits to",
                     anchor.n
-                )));
+                );
             }
         }
-        Ok(Ok(()))
+        Ok(Verdict::Accepted)
     }
 
     /// Proves that `small` is a prefix of `big` (its root rebuilt from hashes authenticated in
@@ -334,32 +326,73 @@ impl<'a> Tiles<'a> {
         &mut self,
         big: Tree,
         small: Tree,
-    ) -> Result<Result<(), String>, BundleError> {
+    ) -> Result<Verdict, BundleError> {
         if small.n == 0 {
-            return Ok(Ok(()));
+            return Ok(Verdict::Accepted);
         }
-        let plan = match TilePlan::new(big, SUMDB_TILE_HEIGHT, &sub_tree_index(0, small.n)) {
+        let hashes = match self.authenticate(big, &sub_tree_index(0, small.n)).await? {
+            Authenticated::Hashes(hashes) => hashes,
+            Authenticated::Refused(why) => return Ok(Verdict::Refused(why)),
+        };
+        if tree_hash_from_subtrees(&hashes) != Some(small.hash) {
+            refuse!(
+                "SECURITY: the signed tree of {} records is not a prefix of the signed tree of {} records",
+                small.n,
+                big.n
+            );
+        }
+        Ok(Verdict::Accepted)
+    }
+
+    /// The stored hashes at `indexes`, authenticated in `tree` with the tiles at hand.
+    async fn authenticate(
+        &mut self,
+        tree: Tree,
+        indexes: &[i64],
+    ) -> Result<Authenticated, BundleError> {
+        let refused = |why: String| Ok(Authenticated::Refused(why));
+        let plan = match TilePlan::new(tree, SUMDB_TILE_HEIGHT, indexes) {
             Ok(p) => p,
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return refused(e.to_string()),
         };
         let data = match self.plan_data(&plan, None).await? {
-            Ok(d) => d,
-            Err(why) => return Ok(Err(why)),
+            PlanData::Complete(d) => d,
+            PlanData::Missing(tile) => return refused(PlanData::missing(&tile)),
         };
         match plan.verify(&data) {
-            Ok(hashes) if tree_hash_from_subtrees(&hashes) == Some(small.hash) => Ok(Ok(())),
-            Ok(_) => Ok(Err(format!(
-                "SECURITY: the signed tree of {} records is not a prefix of the signed tree of {} records",
-                small.n, big.n
-            ))),
-            Err(e) => Ok(Err(format!("the tiles that prove it fail: {e}"))),
+            Ok(hashes) => Ok(Authenticated::Hashes(hashes)),
+            Err(e) => refused(format!("the tiles that prove it fail: {e}")),
         }
+    }
+}
+
+/// Hashes authenticated in a tree, or why they could not be.
+enum Authenticated {
+    Hashes(Vec<Hash>),
+    Refused(String),
+}
+
+/// The tile data a proof needs, or the first tile nobody has.
+enum PlanData {
+    /// Every tile of the plan, in its order.
+    Complete(Vec<Bytes>),
+    /// A tile in neither the source nor the store.
+    Missing(Tile),
+}
+
+impl PlanData {
+    /// Why a proof fails without `tile`.
+    fn missing(tile: &Tile) -> String {
+        format!(
+            "tile {} is needed for the proof but is in neither the source nor the store",
+            tile.path()
+        )
     }
 }
 
 /// What an import does with one checksum-database object of the source.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub(crate) enum Decision {
     /// Valid: store it (unless the store already has it).
     Import,
     /// A valid tree head, but the store keeps its own (the same tree, or a newer one).
@@ -368,109 +401,175 @@ pub(crate) enum Verdict {
     Refused(String),
 }
 
-/// Checks every staged object of database `db`.
-///
+/// Checks every staged object of database `db` (see [`choose_anchor`] for the tree they are
+/// proven in): tiles first (a refused tile is never used in a later proof), then lookups and
+/// the tree head.
+pub(crate) async fn check_db(
+    storage: &dyn Storage,
+    staging: &Staging,
+    db: &SumdbName,
+    verifier: Option<&Verifier>,
+) -> Result<Vec<(SumdbPath, Decision)>, BundleError> {
+    let paths = staging.by_db.get(db).cloned().unwrap_or_default();
+    let Some(verifier) = verifier else {
+        return Ok(refuse_all(
+            &paths,
+            format!("no verifier key for checksum database {db} is configured (sumdb.databases)"),
+            None,
+        ));
+    };
+    let mut tiles = Tiles::new(storage, db, Some(staging));
+    let (anchor, latest) =
+        match choose_anchor(storage, staging, db, verifier, &mut tiles, &paths).await? {
+            Anchor::Tree { tree, latest } => (tree, latest),
+            Anchor::None { why, latest_why } => return Ok(refuse_all(&paths, why, latest_why)),
+        };
+
+    let mut out = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let SumdbPath::Tile(tile) = p else { continue };
+        let data = staging.read(db, p).await?;
+        match tiles.prove_tile(anchor, tile, &data).await? {
+            Verdict::Accepted => out.push((p.clone(), Decision::Import)),
+            Verdict::Refused(why) => {
+                tiles.refuse(tile);
+                out.push((p.clone(), Decision::Refused(why)));
+            }
+        }
+    }
+    for p in &paths {
+        let decision = match p {
+            SumdbPath::Tile(_) => continue,
+            SumdbPath::Latest => latest.clone(),
+            SumdbPath::Lookup { module, version } => {
+                let body = staging.read(db, p).await?;
+                match check_lookup(&mut tiles, verifier, anchor, module, version, &body).await? {
+                    Verdict::Accepted => Decision::Import,
+                    Verdict::Refused(why) => Decision::Refused(why),
+                }
+            }
+            SumdbPath::Supported => Decision::Refused("`supported` is not an object".to_string()),
+        };
+        out.push((p.clone(), decision));
+    }
+    Ok(out)
+}
+
+/// Every staged object refused for `why` (the tree head for `latest_why`, when given).
+fn refuse_all(
+    paths: &[SumdbPath],
+    why: String,
+    latest_why: Option<String>,
+) -> Vec<(SumdbPath, Decision)> {
+    paths
+        .iter()
+        .map(|p| {
+            let why = match (p, &latest_why) {
+                (SumdbPath::Latest, Some(l)) => l.clone(),
+                _ => why.clone(),
+            };
+            (p.clone(), Decision::Refused(why))
+        })
+        .collect()
+}
+
+/// The tree a database's objects are proven in, or why there is none.
+enum Anchor {
+    /// Prove everything in `tree`; the source's tree head (if any) gets `latest`.
+    Tree { tree: Tree, latest: Decision },
+    /// Nothing of the database is imported.
+    None {
+        why: String,
+        latest_why: Option<String>,
+    },
+}
+
 /// The anchor, the tree everything is proven in: the source's `latest` (opened with the
 /// database's key); without one, the store's `latest`; without either (a `$GOMODCACHE`, which
 /// keeps tree heads elsewhere), the largest signed tree among the source's lookups. When both
 /// the source and the store have a tree head, the smaller must be proven a prefix of the bigger
 /// with the tiles at hand — or nothing of the database is imported (an unprovable or forked log
 /// must not mix with the stored one).
-pub(crate) async fn check_db(
+async fn choose_anchor(
     storage: &dyn Storage,
     staging: &Staging,
     db: &SumdbName,
-    verifier: Option<&Verifier>,
-) -> Result<Vec<(SumdbPath, Verdict)>, BundleError> {
-    let paths = staging.by_db.get(db).cloned().unwrap_or_default();
-    let refuse_all = |why: String, latest_why: Option<String>| {
-        paths
-            .iter()
-            .map(|p| {
-                let why = match (p, &latest_why) {
-                    (SumdbPath::Latest, Some(l)) => l.clone(),
-                    _ => why.clone(),
-                };
-                (p.clone(), Verdict::Refused(why))
-            })
-            .collect::<Vec<_>>()
+    verifier: &Verifier,
+    tiles: &mut Tiles<'_>,
+    paths: &[SumdbPath],
+) -> Result<Anchor, BundleError> {
+    let refuse = |why: String| Anchor::None {
+        why,
+        latest_why: None,
     };
-    let Some(verifier) = verifier else {
-        return Ok(refuse_all(
-            format!("no verifier key for checksum database {db} is configured (sumdb.databases)"),
-            None,
-        ));
+    let latest_key = Key::Sumdb {
+        db: db.clone(),
+        path: SumdbPath::Latest,
     };
-    let mut tiles = Tiles::new(storage, db, Some(staging));
-
-    let stored = match storage
-        .get_bytes(
-            &Key::Sumdb {
-                db: db.clone(),
-                path: SumdbPath::Latest,
-            },
-            MAX_SMALL,
-        )
-        .await
-    {
+    let stored = match storage.get_bytes(&latest_key, MAX_SMALL).await {
         // A stored head that does not open is the store's problem (verify reports it); it is
         // no anchor.
         Ok((_, note)) => open_tree(verifier, &note).ok(),
         Err(e) if e.is_not_found() => None,
         Err(e) => return Err(e.into()),
     };
-    let source_latest = if paths.contains(&SumdbPath::Latest) {
+    let source = if paths.contains(&SumdbPath::Latest) {
         let note = staging.read(db, &SumdbPath::Latest).await?;
         match open_tree(verifier, &note) {
             Ok(tree) => Some(tree),
             Err(e) => {
-                return Ok(refuse_all(
-                    format!("the source's tree head of {db} was refused"),
-                    Some(format!("tree head does not verify with {verifier}: {e}")),
-                ));
+                return Ok(Anchor::None {
+                    why: format!("the source's tree head of {db} was refused"),
+                    latest_why: Some(format!("tree head does not verify with {verifier}: {e}")),
+                });
             }
         }
     } else {
         None
     };
 
-    let mut latest_verdict = Verdict::Import;
-    let anchor = match (source_latest, stored) {
-        (Some(b), None) => Some(b),
+    let anchor = |tree: Tree| Anchor::Tree {
+        tree,
+        latest: Decision::Import,
+    };
+    Ok(match (source, stored) {
+        (Some(b), None) => anchor(b),
         (Some(b), Some(s)) if b.n == s.n => {
             if b.hash != s.hash {
-                return Ok(refuse_all(
-                    format!(
-                        "SECURITY: {db} signed two different trees of {} records (the source's and the stored one)",
-                        b.n
-                    ),
-                    None,
-                ));
+                return Ok(refuse(format!(
+                    "SECURITY: {db} signed two different trees of {} records (the source's and the stored one)",
+                    b.n
+                )));
             }
-            latest_verdict = Verdict::KeepStored("the store has the same tree".to_string());
-            Some(b)
+            Anchor::Tree {
+                tree: b,
+                latest: Decision::KeepStored("the store has the same tree".to_string()),
+            }
         }
         (Some(b), Some(s)) => {
             let (big, small) = if b.n > s.n { (b, s) } else { (s, b) };
-            if let Err(why) = tiles.prove_prefix(big, small).await? {
-                return Ok(refuse_all(
-                    format!(
-                        "the source's tree of {} records cannot be proven consistent with the stored tree of {} records: {why}",
-                        b.n, s.n
-                    ),
-                    None,
-                ));
+            if let Verdict::Refused(why) = tiles.prove_prefix(big, small).await? {
+                return Ok(refuse(format!(
+                    "the source's tree of {} records cannot be proven consistent with the stored tree of {} records: {why}",
+                    b.n, s.n
+                )));
             }
             if s.n > b.n {
-                latest_verdict =
-                    Verdict::KeepStored(format!("the store has a newer tree ({} records)", s.n));
+                Anchor::Tree {
+                    tree: b,
+                    latest: Decision::KeepStored(format!(
+                        "the store has a newer tree ({} records)",
+                        s.n
+                    )),
+                }
+            } else {
+                anchor(b)
             }
-            Some(b)
         }
-        (None, Some(s)) => Some(s),
+        (None, Some(s)) => anchor(s),
         (None, None) => {
             let mut best: Option<Tree> = None;
-            for p in &paths {
+            for p in paths {
                 if let SumdbPath::Lookup { .. } = p {
                     let body = staging.read(db, p).await?;
                     if let Ok(l) = Lookup::parse(&body)
@@ -481,51 +580,14 @@ pub(crate) async fn check_db(
                     }
                 }
             }
-            best
-        }
-    };
-    let Some(anchor) = anchor else {
-        return Ok(refuse_all(
-            format!(
-                "no signed tree head of {db} to prove it in (neither the source nor the store has one)"
-            ),
-            None,
-        ));
-    };
-
-    let mut out = Vec::with_capacity(paths.len());
-    for p in paths.iter().filter(|p| matches!(p, SumdbPath::Tile(_))) {
-        let SumdbPath::Tile(tile) = p else { continue };
-        let data = staging.read(db, p).await?;
-        match tiles.prove_tile(anchor, tile, &data).await? {
-            Ok(()) => out.push((p.clone(), Verdict::Import)),
-            Err(why) => {
-                tiles.refuse(tile);
-                out.push((p.clone(), Verdict::Refused(why)));
+            match best {
+                Some(tree) => anchor(tree),
+                None => refuse(format!(
+                    "no signed tree head of {db} to prove it in (neither the source nor the store has one)"
+                )),
             }
         }
-    }
-    for p in &paths {
-        match p {
-            SumdbPath::Latest => out.push((p.clone(), latest_verdict.clone())),
-            SumdbPath::Lookup { module, version } => {
-                let body = staging.read(db, p).await?;
-                let verdict =
-                    match check_lookup(&mut tiles, verifier, anchor, module, version, &body).await?
-                    {
-                        Ok(()) => Verdict::Import,
-                        Err(why) => Verdict::Refused(why),
-                    };
-                out.push((p.clone(), verdict));
-            }
-            SumdbPath::Tile(_) => {}
-            SumdbPath::Supported => out.push((
-                p.clone(),
-                Verdict::Refused("`supported` is not an object".to_string()),
-            )),
-        }
-    }
-    Ok(out)
+    })
 }
 
 /// Checks a lookup answer for `module@version`: well-formed, a record for that version, its
@@ -537,35 +599,34 @@ pub(crate) async fn check_lookup(
     module: &gomod::ModulePath,
     version: &gomod::Version,
     body: &[u8],
-) -> Result<Result<(), String>, BundleError> {
+) -> Result<Verdict, BundleError> {
     let lookup = match Lookup::parse(body) {
         Ok(l) => l,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => refuse!("{e}"),
     };
     if lookup
         .record(module.as_str(), version.as_str())
         .go_mod
         .is_none()
     {
-        return Ok(Err(format!(
-            "the record is not for {module}@{version} (no go.mod line for it)"
-        )));
+        refuse!("the record is not for {module}@{version} (no go.mod line for it)");
     }
     let theirs = match open_tree(verifier, &lookup.note) {
         Ok(t) => t,
-        Err(e) => return Ok(Err(format!("its tree note does not verify: {e}"))),
+        Err(e) => refuse!("its tree note does not verify: {e}"),
     };
     if lookup.id >= theirs.n {
-        return Ok(Err(format!(
+        refuse!(
             "record {} is not in the tree of {} records it came with",
-            lookup.id, theirs.n
-        )));
+            lookup.id,
+            theirs.n
+        );
     }
     if theirs.n == anchor.n && theirs.hash != anchor.hash {
-        return Ok(Err(format!(
+        refuse!(
             "SECURITY: its tree of {} records differs from the signed tree head of the same size",
             theirs.n
-        )));
+        );
     }
     tiles.prove_record(anchor, lookup.id, &lookup.text).await
 }

@@ -28,4 +28,5 @@ pub mod logging;
 pub mod metrics;
 pub mod prewarm;
 pub mod serve;
+mod terminal;
 pub mod transfer;

@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use gomodproxy_service::ServiceStats;
-use gomodproxy_service::prewarm::{Outcome, Progress, Target};
+use gomodproxy_service::prewarm::{Outcome, TargetDone};
+use gomodproxy_service::progress::Progress;
 use gomodproxy_storage::cache::CacheStats;
 
 /// Every metric the server keeps.
@@ -41,18 +42,18 @@ impl PrewarmMetrics {
     }
 }
 
-impl Progress for PrewarmMetrics {
-    fn phase(&self, name: &str, total: Option<usize>) {
+impl Progress<TargetDone> for PrewarmMetrics {
+    fn phase(&self, name: &str, total: Option<u64>, _bytes: Option<u64>) {
         tracing::info!(target: "gomodproxy::prewarm", phase = name, total, "prewarm phase");
         if name == "fetching" {
-            self.targets
-                .store(total.unwrap_or(0) as u64, Ordering::Relaxed);
+            self.targets.store(total.unwrap_or(0), Ordering::Relaxed);
         }
     }
 
-    fn target_done(&self, target: &Target, outcome: &Outcome) {
+    fn step(&self, done: &TargetDone, _bytes: u64) {
+        let target = &done.target;
         self.done.fetch_add(1, Ordering::Relaxed);
-        match outcome {
+        match &done.outcome {
             Outcome::AlreadyStored => {
                 self.already.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(target: "gomodproxy::prewarm", module = %target, "already stored");

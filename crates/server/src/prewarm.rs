@@ -7,9 +7,7 @@
 //! stderr: a bar on a terminal, one line per module version otherwise. The summary goes to
 //! stdout; failures are listed and make the exit status non-zero.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -18,15 +16,17 @@ use bytes::Bytes;
 use gomod::sumdb::tlog::{Tile, TilePlan, Tree, stored_hash_index};
 use gomod::sumdb::{Lookup, note::Verifier};
 use gomod::{ModulePath, Version};
+use gomodproxy_service::ProxyService;
 use gomodproxy_service::prewarm::{
-    Item, Outcome, PrewarmOptions, Progress, Report, Target, Warmer, prewarm,
+    Item, Outcome, PrewarmOptions, Report, Target, TargetDone, WarmError, Warmed, Warmer, prewarm,
 };
-use gomodproxy_service::{ProxyService, ServiceError};
+use gomodproxy_service::progress::Progress;
 use gomodproxy_storage::ArtifactKind;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::config::Config;
 use crate::http::CACHE_STATUS;
+use crate::terminal::Terminal;
 
 /// What the command line asked for.
 #[derive(Debug, Clone, Default)]
@@ -81,7 +81,7 @@ pub fn items(
     }
     texts
         .iter()
-        .map(|t| Item::parse(t, &options.default_platform).map_err(anyhow::Error::msg))
+        .map(|t| Item::parse(t, &options.default_platform).map_err(anyhow::Error::new))
         .collect()
 }
 
@@ -160,54 +160,36 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Progress on stderr: a bar on a terminal, plain lines otherwise.
-struct TerminalProgress {
-    bar: Mutex<Option<ProgressBar>>,
-    terminal: bool,
-}
+/// Progress on stderr: a bar of module versions on a terminal (failures printed above it), a
+/// line per phase and per module version otherwise.
+struct TerminalProgress(Terminal);
 
 impl TerminalProgress {
     fn new() -> Self {
-        TerminalProgress {
-            bar: Mutex::new(None),
-            terminal: std::io::stderr().is_terminal(),
-        }
+        TerminalProgress(Terminal::new("prewarm"))
     }
 
     fn finish(&self) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            bar.finish_and_clear();
-        }
+        self.0.finish();
     }
 }
 
-impl Progress for TerminalProgress {
-    fn phase(&self, name: &str, total: Option<usize>) {
-        let mut slot = self.bar.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(bar) = slot.take() {
-            bar.finish_and_clear();
-        }
-        if !self.terminal {
-            match total {
-                Some(n) => eprintln!("prewarm: {name} ({n})"),
-                None => eprintln!("prewarm: {name}"),
-            }
-            return;
-        }
-        let bar = match total {
-            Some(n) => ProgressBar::new(n as u64),
-            None => ProgressBar::new_spinner(),
+impl Progress<TargetDone> for TerminalProgress {
+    fn phase(&self, name: &str, total: Option<u64>, _bytes: Option<u64>) {
+        let (line, bar) = match total {
+            Some(n) => (format!("{name} ({n})"), ProgressBar::new(n)),
+            None => (name.to_string(), ProgressBar::new_spinner()),
         };
-        let style = ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {wide_msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_message(name.to_string());
-        bar.enable_steady_tick(Duration::from_millis(200));
-        *slot = Some(bar);
+        self.0.phase(
+            name,
+            &line,
+            bar,
+            "{prefix:>12} [{bar:30}] {pos}/{len} {wide_msg}",
+        );
     }
 
-    fn target_done(&self, target: &Target, outcome: &Outcome) {
+    fn step(&self, done: &TargetDone, _bytes: u64) {
+        let (target, outcome) = (&done.target, &done.outcome);
         let line = match outcome {
             Outcome::AlreadyStored => format!("stored   {target}"),
             Outcome::Fetched { artifacts, bytes } => {
@@ -218,15 +200,13 @@ impl Progress for TerminalProgress {
             }
             Outcome::Failed(e) => format!("FAILED   {target}: {e}"),
         };
-        let slot = self.bar.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            Some(bar) => {
-                bar.inc(1);
-                if matches!(outcome, Outcome::Failed(_)) {
-                    bar.println(line);
-                }
-            }
-            None => eprintln!("prewarm: {line}"),
+        if !self.0.is_terminal() {
+            self.0.println(&line);
+            return;
+        }
+        self.0.with_bar(|bar| bar.inc(1));
+        if matches!(outcome, Outcome::Failed(_)) {
+            self.0.println(&line);
         }
     }
 }
@@ -266,14 +246,14 @@ impl HttpWarmer {
         })
     }
 
-    async fn get(&self, path: &str) -> Result<(Bytes, bool), ServiceError> {
+    async fn get(&self, path: &str) -> Result<(Bytes, bool), WarmError> {
         let url = format!("{}/{path}", self.base);
         let response = self
             .client
             .get(&url)
             .send()
             .await
-            .map_err(|e| ServiceError::BadUpstream(format!("{url}: {e}")))?;
+            .map_err(|e| WarmError::Transient(format!("{url}: {e}")))?;
         let status = response.status();
         let fetched = response
             .headers()
@@ -282,24 +262,18 @@ impl HttpWarmer {
         let body = response
             .bytes()
             .await
-            .map_err(|e| ServiceError::BadUpstream(format!("{url}: {e}")))?;
+            .map_err(|e| WarmError::Transient(format!("{url}: {e}")))?;
         let reason = || {
             String::from_utf8_lossy(&body[..body.len().min(500)])
                 .trim()
                 .to_string()
         };
+        // Every failure but "not found" may pass (the server's upstream or store): retried.
         match status.as_u16() {
             200 => Ok((body, fetched)),
-            404 | 410 => Err(ServiceError::NotFound(format!("{url}: {}", reason()))),
-            504 => Err(ServiceError::UpstreamTimeout(format!(
-                "{url}: {}",
-                reason()
-            ))),
-            503 => Err(ServiceError::local(format!("{url}: {}", reason()))),
-            code => Err(ServiceError::BadUpstream(format!(
-                "{url}: {code} {}",
-                reason()
-            ))),
+            404 | 410 => Err(WarmError::NotFound(format!("{url}: {}", reason()))),
+            503 | 504 => Err(WarmError::Transient(format!("{url}: {}", reason()))),
+            code => Err(WarmError::Transient(format!("{url}: {code} {}", reason()))),
         }
     }
 }
@@ -311,7 +285,7 @@ impl Warmer for HttpWarmer {
         module: &ModulePath,
         version: &Version,
         kind: ArtifactKind,
-    ) -> Result<gomodproxy_service::prewarm::Warmed, ServiceError> {
+    ) -> Result<Warmed, WarmError> {
         let path = format!(
             "{}/@v/{}.{}",
             module.escaped(),
@@ -319,24 +293,24 @@ impl Warmer for HttpWarmer {
             kind.extension()
         );
         let (body, fetched) = self.get(&path).await?;
-        Ok(gomodproxy_service::prewarm::Warmed {
+        Ok(Warmed {
             size: body.len() as u64,
             fetched,
             body: (kind == ArtifactKind::Mod).then_some(body),
         })
     }
 
-    async fn list(&self, module: &ModulePath) -> Result<Bytes, ServiceError> {
+    async fn list(&self, module: &ModulePath) -> Result<Bytes, WarmError> {
         Ok(self.get(&format!("{}/@v/list", module.escaped())).await?.0)
     }
 
-    async fn latest(&self, module: &ModulePath) -> Result<Bytes, ServiceError> {
+    async fn latest(&self, module: &ModulePath) -> Result<Bytes, WarmError> {
         Ok(self.get(&format!("{}/@latest", module.escaped())).await?.0)
     }
 
     /// Does what an offline client will do for each target: its lookup, then every tile that
     /// proves the record in the tree the lookup came with — so the server has them stored.
-    async fn seal(&self, targets: &[Target]) -> Result<usize, ServiceError> {
+    async fn seal(&self, targets: &[Target]) -> Result<usize, WarmError> {
         let Some(verifier) = &self.sumdb else {
             return Ok(0);
         };
@@ -351,27 +325,26 @@ impl Warmer for HttpWarmer {
             let body = match self.get(&path).await {
                 Ok((body, _)) => body,
                 // A private module, or verification off for it: nothing to seal.
-                Err(ServiceError::NotFound(_)) => continue,
+                Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e),
             };
-            let lookup = Lookup::parse(&body)
-                .map_err(|e| ServiceError::BadUpstream(format!("{path}: {e}")))?;
+            let lookup =
+                Lookup::parse(&body).map_err(|e| WarmError::Failed(format!("{path}: {e}")))?;
             let text = verifier
                 .open(&lookup.note)
-                .map_err(|e| ServiceError::BadUpstream(format!("{path}: {e}")))?;
-            let tree =
-                Tree::parse(text).map_err(|e| ServiceError::BadUpstream(format!("{path}: {e}")))?;
+                .map_err(|e| WarmError::Failed(format!("{path}: {e}")))?;
+            let tree = Tree::parse(text).map_err(|e| WarmError::Failed(format!("{path}: {e}")))?;
             let plan = TilePlan::new(tree, 8, &[stored_hash_index(0, lookup.id)])
-                .map_err(|e| ServiceError::BadUpstream(format!("{path}: {e}")))?;
+                .map_err(|e| WarmError::Failed(format!("{path}: {e}")))?;
             let mut data = Vec::new();
             for tile in plan.tiles() {
                 data.push(self.get(&tile_path(name, tile)).await?.0);
             }
             let proven = plan
                 .verify(&data)
-                .map_err(|e| ServiceError::BadUpstream(format!("{path}: {e}")))?;
+                .map_err(|e| WarmError::Failed(format!("{path}: {e}")))?;
             if proven != [gomod::sumdb::tlog::record_hash(lookup.text.as_bytes())] {
-                return Err(ServiceError::BadUpstream(format!(
+                return Err(WarmError::Failed(format!(
                     "{path}: the record is not in the tree the server serves"
                 )));
             }

@@ -6,9 +6,9 @@
 //! or problems to stderr. The functions return `Ok(false)` when something was refused, missing
 //! or wrong (already listed), which the binary turns into exit status 1.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,10 +18,11 @@ use gomodproxy_bundle::{
     ExportOptions, ImportOptions, ImportSource, Problem, Progress, Verifiers, VerifyOptions,
 };
 use gomodproxy_storage::Storage;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::config::Config;
 use crate::prewarm::human_bytes;
+use crate::terminal::Terminal;
 
 /// What `gomodproxy export` was asked for.
 #[derive(Debug, Clone)]
@@ -215,65 +216,62 @@ pub async fn verify(modules: Vec<String>, config: Config) -> anyhow::Result<bool
     Ok(report.ok())
 }
 
-/// Progress on stderr: a bar on a terminal, a line per phase otherwise.
+/// Progress on stderr: a bar of bytes on a terminal (with a count of the problems found so
+/// far), a line per phase otherwise. The problems themselves are listed when the run ends.
 struct Bar {
-    command: &'static str,
-    bar: Mutex<Option<ProgressBar>>,
-    terminal: bool,
+    out: Terminal,
+    problems: AtomicU64,
 }
 
 impl Bar {
     fn new(command: &'static str) -> Bar {
         Bar {
-            command,
-            bar: Mutex::new(None),
-            terminal: std::io::stderr().is_terminal(),
+            out: Terminal::new(command),
+            problems: AtomicU64::new(0),
         }
     }
 
     fn finish(&self) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            bar.finish_and_clear();
+        self.out.finish();
+    }
+
+    /// `3 problems` (empty while there are none).
+    fn problems_found(&self) -> String {
+        match self.problems.load(Ordering::Relaxed) {
+            0 => String::new(),
+            1 => "1 problem".to_string(),
+            n => format!("{n} problems"),
         }
     }
 }
 
-impl Progress for Bar {
+impl Progress<str> for Bar {
     fn phase(&self, name: &str, objects: Option<u64>, bytes: Option<u64>) {
-        let mut slot = self.bar.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(bar) = slot.take() {
-            bar.finish_and_clear();
-        }
-        if !self.terminal {
-            match (objects, bytes) {
-                (Some(n), Some(b)) => {
-                    eprintln!("{}: {name} ({n} objects, {})", self.command, human_bytes(b))
-                }
-                _ => eprintln!("{}: {name}", self.command),
-            }
-            return;
-        }
+        let line = match (objects, bytes) {
+            (Some(n), Some(b)) => format!("{name} ({n} objects, {})", human_bytes(b)),
+            _ => name.to_string(),
+        };
         let (bar, template) = match bytes {
             Some(total) => (
                 ProgressBar::new(total),
-                "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
             ),
-            None => (ProgressBar::new_spinner(), "{prefix:>10} {spinner} {bytes}"),
+            None => (
+                ProgressBar::new_spinner(),
+                "{prefix:>10} {spinner} {bytes} {msg}",
+            ),
         };
-        let style = ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_prefix(name.to_string());
-        bar.enable_steady_tick(Duration::from_millis(200));
-        *slot = Some(bar);
+        bar.set_message(self.problems_found());
+        self.out.phase(name, &line, bar, template);
     }
 
-    fn object(&self, _path: &str, bytes: u64) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            bar.inc(bytes);
-        }
+    fn step(&self, _path: &str, bytes: u64) {
+        self.out.with_bar(|bar| bar.inc(bytes));
     }
 
-    fn problem(&self, _problem: &Problem) {}
+    fn problem(&self, _problem: &Problem) {
+        self.problems.fetch_add(1, Ordering::Relaxed);
+        self.out
+            .with_bar(|bar| bar.set_message(self.problems_found()));
+    }
 }

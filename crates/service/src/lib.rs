@@ -28,14 +28,14 @@
 pub mod coordination;
 mod dedup;
 mod fetch;
-mod graph;
 mod offline;
 mod online;
 pub mod prewarm;
+pub mod progress;
 mod sumdb;
 mod ttl_cache;
 mod upstream;
-mod validate;
+pub mod validate;
 mod versions;
 
 use std::fmt;

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use gomodproxy_bundle::{ImportOptions, ImportSource, NoProgress};
+use gomodproxy_bundle::ImportOptions;
 use gomodproxy_storage::StorageExt;
 
 use crate::support::*;
@@ -90,14 +90,7 @@ async fn a_module_cache_made_by_the_go_command_imports_with_its_hashes() {
 
     let store_dir = tmp.path().join("store");
     let store = fs_store(&store_dir);
-    let report = gomodproxy_bundle::import(
-        store.as_ref(),
-        ImportSource::open(&download).unwrap(),
-        &ImportOptions::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let report = import_dir(store.as_ref(), &download, &ImportOptions::default()).await;
     assert!(report.ok(), "{:?}", report.refused);
     // info, mod, zip, ziphash, list of each module.
     assert_eq!(report.imported, 10, "{report:?}");
@@ -143,14 +136,7 @@ async fn a_module_cache_made_by_the_go_command_imports_with_its_hashes() {
     }
 
     // Again: everything is already there.
-    let again = gomodproxy_bundle::import(
-        store.as_ref(),
-        ImportSource::open(&download).unwrap(),
-        &ImportOptions::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let again = import_dir(store.as_ref(), &download, &ImportOptions::default()).await;
     assert!(again.ok(), "{:?}", again.refused);
     assert_eq!((again.imported, again.already), (0, 10));
 }
@@ -171,24 +157,19 @@ fn collect_non_keys(dir: &Path, prefix: &str, out: &mut Vec<String>) {
 /// the tree head it verified them with in `pkg/sumdb/<name>/latest`: the import uses it.
 #[tokio::test]
 async fn the_go_commands_tree_head_beside_the_module_cache_is_used() {
-    use gomod::sumdb::tlog::stored_hash_count;
-
     let fx = Fixture::new().await;
     // The lookups came with an older tree (as they do: each carries the tree of its day); the
     // tiles are of the newest tree the go command saw.
     let old_n = 304;
-    let mut early = TestLog::new(7);
-    early.texts = fx.log.texts[..old_n].to_vec();
-    early.stored = fx.log.stored[..stored_hash_count(old_n as i64) as usize].to_vec();
+    let early = fx.log.prefix(old_n);
     let gopath = tempfile::tempdir().unwrap();
     let download = gopath.path().join("pkg/mod/cache/download");
     let sumdb = download.join(format!("sumdb/{DB}"));
-    for ((module, version), id) in &fx.log.ids {
+    for (module, version) in fx.log.recorded() {
         let escaped = gomod::escape::escape(module);
         let file = sumdb.join(format!("lookup/{escaped}@{version}"));
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        let mut body = format!("{id}\n{}\n", fx.log.texts[*id as usize]).into_bytes();
-        body.extend_from_slice(&early.note());
+        let body = fx.log.lookup_body_with_note(module, version, &early.note());
         std::fs::write(file, body).unwrap();
     }
     for tile in fx.log.tiles() {
@@ -200,16 +181,8 @@ async fn the_go_commands_tree_head_beside_the_module_cache_is_used() {
 
     // Without the go command's tree head, the newest right-edge tile cannot be proven in any
     // tree the directory holds, nor can anything that needs the older tree's right edge.
-    let dir = tempfile::tempdir().unwrap();
-    let store = fs_store(dir.path());
-    let report = gomodproxy_bundle::import(
-        store.as_ref(),
-        ImportSource::open(&download).unwrap(),
-        &fx.import_options(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let (_dir, store) = fresh().await;
+    let report = import_dir(store.as_ref(), &download, &fx.import_options()).await;
     assert!(!report.ok());
     assert!(
         report.refused.iter().all(|p| p.path.starts_with("sumdb/")),
@@ -229,16 +202,8 @@ async fn the_go_commands_tree_head_beside_the_module_cache_is_used() {
     let pkg_sumdb = gopath.path().join(format!("pkg/sumdb/{DB}"));
     std::fs::create_dir_all(&pkg_sumdb).unwrap();
     std::fs::write(pkg_sumdb.join("latest"), fx.log.note()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = fs_store(dir.path());
-    let report = gomodproxy_bundle::import(
-        store.as_ref(),
-        ImportSource::open(&download).unwrap(),
-        &fx.import_options(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let (_dir, store) = fresh().await;
+    let report = import_dir(store.as_ref(), &download, &fx.import_options()).await;
     assert!(report.ok(), "{:?}", report.refused);
     assert_eq!(report.imported as usize, 1 + 4 + tiles);
     let (_, head) = store

@@ -1,44 +1,29 @@
-//! Test helpers: module zips, a checksum database (log, signed notes, tiles, lookups), a fixture
-//! store on the filesystem, and bundle rewriting.
+//! Test helpers: the test checksum database (a `gomodproxy-test-support` log: signed notes,
+//! tiles, lookups), a fixture store on the filesystem, and bundle rewriting.
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::StreamExt;
 use gomod::sumdb::note::Signer;
-use gomod::sumdb::tlog::{
-    Hash, Tile, Tree, record_hash, stored_hash_index, stored_hashes_for_record, tree_hash,
-};
 use gomod::sumdb::{SumdbName, SumdbPath};
 use gomod::{ModulePath, Version, ZipLimits, check_zip};
 use gomodproxy_bundle::{
-    ExportOptions, ImportOptions, ImportReport, ImportSource, NoProgress, Verifiers,
+    ExportOptions, ImportOptions, ImportReport, ImportSource, NoProgress, Problem, Progress,
+    Verifiers,
 };
 use gomodproxy_storage::{ArtifactKind, Key, ListPrefix, Storage, StorageExt};
 use gomodproxy_storage_fs::FsStorage;
 use gomodproxy_storage_sled::{SledOptions, SledStorage};
+pub use gomodproxy_test_support::{TestLog, make_zip};
 
 /// The test checksum database's name.
 pub const DB: &str = "sum.test.example";
-
-/// A module zip with `files` under `module@version/`.
-pub fn make_zip(module: &str, version: &str, files: &[(&str, &[u8])]) -> Bytes {
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (name, content) in files {
-        writer
-            .start_file(format!("{module}@{version}/{name}"), options)
-            .unwrap();
-        writer.write_all(content).unwrap();
-    }
-    Bytes::from(writer.finish().unwrap().into_inner())
-}
 
 /// The `h1:` of a zip, as the go command computes it.
 pub fn zip_h1(module: &str, version: &str, zip: &[u8]) -> String {
@@ -52,100 +37,14 @@ pub fn zip_h1(module: &str, version: &str, zip: &[u8]) -> String {
     .h1
 }
 
-/// A transparency log of go.sum records, signed with a test key (as sum.golang.org's).
-pub struct TestLog {
-    pub signer: Signer,
-    pub stored: Vec<Hash>,
-    pub texts: Vec<String>,
-    pub ids: HashMap<(String, String), i64>,
+/// An empty log of the test database, signed with the key of `seed`.
+pub fn test_log(seed: u8) -> TestLog {
+    TestLog::from_seed(DB, [seed; 32])
 }
 
-impl TestLog {
-    pub fn new(seed: u8) -> TestLog {
-        TestLog {
-            signer: Signer::from_seed(DB, [seed; 32]).unwrap(),
-            stored: Vec::new(),
-            texts: Vec::new(),
-            ids: HashMap::new(),
-        }
-    }
-
-    pub fn n(&self) -> i64 {
-        self.texts.len() as i64
-    }
-
-    pub fn add_text(&mut self, text: String) -> i64 {
-        let n = self.n();
-        let new =
-            stored_hashes_for_record(n, record_hash(text.as_bytes()), |i| self.stored[i as usize]);
-        self.stored.extend(new);
-        self.texts.push(text);
-        n
-    }
-
-    pub fn add(&mut self, module: &str, version: &str, zip_h1: &str, mod_h1: &str) -> i64 {
-        let id = self.add_text(format!(
-            "{module} {version} {zip_h1}\n{module} {version}/go.mod {mod_h1}\n"
-        ));
-        self.ids.insert((module.into(), version.into()), id);
-        id
-    }
-
-    pub fn fillers(&mut self, count: usize) {
-        for _ in 0..count {
-            let i = self.n();
-            self.add_text(format!(
-                "filler.example/m{i} v1.0.0 h1:{i}\nfiller.example/m{i} v1.0.0/go.mod h1:{i}\n"
-            ));
-        }
-    }
-
-    pub fn tree(&self) -> Tree {
-        Tree {
-            n: self.n(),
-            hash: tree_hash(self.n(), |i| self.stored[i as usize]),
-        }
-    }
-
-    pub fn note(&self) -> Bytes {
-        Bytes::from(self.signer.sign(&self.tree().format()).unwrap())
-    }
-
-    pub fn vkey(&self) -> String {
-        self.signer.verifier_key()
-    }
-
-    pub fn tile_data(&self, tile: &Tile) -> Bytes {
-        let level = tile.l as u32 * tile.h;
-        let data: Vec<u8> = (0..i64::from(tile.w))
-            .flat_map(|i| self.stored[stored_hash_index(level, (tile.n << tile.h) + i) as usize].0)
-            .collect();
-        Bytes::from(data)
-    }
-
-    /// Every hash tile of the current tree.
-    pub fn tiles(&self) -> Vec<Tile> {
-        let n = self.n();
-        let mut out = Vec::new();
-        for l in 0.. {
-            let width = n >> (8 * l as u32);
-            if width == 0 {
-                break;
-            }
-            for k in 0..(width + 255) / 256 {
-                let w = (width - k * 256).min(256) as u32;
-                out.push(Tile { h: 8, l, n: k, w });
-            }
-        }
-        out
-    }
-
-    pub fn lookup_body(&self, module: &str, version: &str) -> Bytes {
-        let id = self.ids[&(module.to_string(), version.to_string())];
-        let mut body = format!("{id}\n{}\n", self.texts[id as usize]).into_bytes();
-        body.extend_from_slice(&self.note());
-        Bytes::from(body)
-    }
+/// The signer of the test database with the key of `seed`.
+pub fn signer(seed: u8) -> Signer {
+    Signer::from_seed(DB, [seed; 32]).unwrap()
 }
 
 pub fn db() -> SumdbName {
@@ -226,7 +125,7 @@ impl Fixture {
             Published::new("github.com/Upper/m", "v1.0.0", "package m\n"),
             Published::new("corp.example/private", "v1.0.0", "package private\n"),
         ];
-        let mut log = TestLog::new(7);
+        let mut log = test_log(7);
         log.fillers(300);
         for m in modules.iter().filter(|m| !m.module.starts_with("corp.")) {
             log.add(m.module, m.version, &m.zip_h1(), &m.mod_h1());
@@ -282,7 +181,7 @@ impl Fixture {
             .put_bytes(&sumdb_key("latest"), log.note())
             .await
             .unwrap();
-        for (module, version) in log.ids.keys() {
+        for (module, version) in log.recorded() {
             let k = Key::sumdb(
                 &db(),
                 &SumdbPath::Lookup {
@@ -403,14 +302,11 @@ pub fn entries(bundle: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// A bundle with the same entries as `bundle`, each passed through `edit` (`None` drops it).
-pub fn rewrite(bundle: &[u8], mut edit: impl FnMut(&str, Vec<u8>) -> Option<Vec<u8>>) -> Vec<u8> {
+/// A bundle of these entries, in this order.
+pub fn bundle_of(entries: impl IntoIterator<Item = (String, Vec<u8>)>) -> Vec<u8> {
     let encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
     let mut builder = tar::Builder::new(encoder);
-    for (path, body) in entries(bundle) {
-        let Some(body) = edit(&path, body) else {
-            continue;
-        };
+    for (path, body) in entries {
         let mut header = tar::Header::new_gnu();
         header.set_size(body.len() as u64);
         header.set_mode(0o644);
@@ -420,9 +316,61 @@ pub fn rewrite(bundle: &[u8], mut edit: impl FnMut(&str, Vec<u8>) -> Option<Vec<
     builder.into_inner().unwrap().finish().unwrap()
 }
 
+/// A bundle with the same entries as `bundle`, each passed through `edit` (`None` drops it).
+pub fn rewrite(bundle: &[u8], mut edit: impl FnMut(&str, Vec<u8>) -> Option<Vec<u8>>) -> Vec<u8> {
+    bundle_of(
+        entries(bundle)
+            .into_iter()
+            .filter_map(|(path, body)| edit(&path, body).map(|body| (path, body))),
+    )
+}
+
+/// A fresh fs store in a temporary directory (dropped with it).
+pub async fn fresh() -> (tempfile::TempDir, Arc<FsStorage>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fs_store(dir.path());
+    (dir, store)
+}
+
+/// Whether the store has an object at `path`.
+pub async fn stored(store: &dyn Storage, path: &str) -> bool {
+    store.exists(&key(path)).await.unwrap().is_some()
+}
+
+/// Imports a directory in GOPROXY or `$GOMODCACHE/cache/download` layout.
+pub async fn import_dir(store: &dyn Storage, dir: &Path, options: &ImportOptions) -> ImportReport {
+    gomodproxy_bundle::import(
+        store,
+        ImportSource::open(dir).unwrap(),
+        options,
+        &NoProgress,
+    )
+    .await
+    .unwrap()
+}
+
 /// The refused paths of a report.
 pub fn refused(report: &ImportReport) -> Vec<String> {
     let mut v: Vec<String> = report.refused.iter().map(|p| p.path.clone()).collect();
     v.sort();
     v
+}
+
+/// A progress sink that keeps what it is told.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    /// Steps (objects) done.
+    pub steps: Mutex<Vec<String>>,
+    /// Problems, in the order they were told.
+    pub problems: Mutex<Vec<Problem>>,
+}
+
+impl Progress<str> for Recorder {
+    fn step(&self, path: &str, _bytes: u64) {
+        self.steps.lock().unwrap().push(path.to_string());
+    }
+
+    fn problem(&self, problem: &Problem) {
+        self.problems.lock().unwrap().push(problem.clone());
+    }
 }

@@ -3,24 +3,11 @@
 
 use bytes::Bytes;
 use gomodproxy_bundle::ExportOptions;
-use gomodproxy_storage::{ArtifactKind, Storage, StorageExt};
+use gomodproxy_storage::{ArtifactKind, StorageExt};
 
 use crate::support::*;
 
 const A: &str = "example.com/a";
-
-async fn fresh() -> (
-    tempfile::TempDir,
-    std::sync::Arc<gomodproxy_storage_fs::FsStorage>,
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = fs_store(dir.path());
-    (dir, store)
-}
-
-async fn stored(store: &dyn Storage, path: &str) -> bool {
-    store.exists(&key(path)).await.unwrap().is_some()
-}
 
 #[tokio::test]
 async fn a_changed_zip_is_refused_with_or_without_a_matching_ziphash() {
@@ -240,9 +227,7 @@ async fn an_info_naming_another_version_is_refused() {
 async fn a_tree_head_signed_by_another_key_refuses_the_database_and_what_it_vouches_for() {
     let fx = Fixture::new().await;
     let bundle = fx.export(&ExportOptions::default()).await;
-    let mut impostor = TestLog::new(99);
-    impostor.texts = fx.log.texts.clone();
-    impostor.stored = fx.log.stored.clone();
+    let impostor = fx.log.signed_by(signer(99));
     let latest = format!("sumdb/{DB}/latest");
     let tampered = rewrite(&bundle, |p, b| {
         Some(if p == latest {
@@ -296,9 +281,7 @@ async fn a_store_with_a_newer_tree_keeps_it_and_a_forked_tree_refuses_the_bundle
     let bundle = fx.export(&ExportOptions::default()).await;
 
     // The same log, grown: the bundle's tree is proven a prefix of it.
-    let mut grown = TestLog::new(7);
-    grown.texts = fx.log.texts.clone();
-    grown.stored = fx.log.stored.clone();
+    let mut grown = fx.log.clone();
     grown.fillers(300);
     let (_d, store) = fresh().await;
     store
@@ -327,7 +310,7 @@ async fn a_store_with_a_newer_tree_keeps_it_and_a_forked_tree_refuses_the_bundle
     );
 
     // A different log of the same size under the same key: a fork.
-    let mut fork = TestLog::new(7);
+    let mut fork = test_log(7);
     fork.fillers(fx.log.n() as usize);
     assert_eq!(fork.n(), fx.log.n());
     let (_d, store) = fresh().await;
@@ -362,4 +345,38 @@ async fn a_different_object_already_stored_is_a_conflict_and_kept() {
     assert_eq!(refused(&report), [info.path()]);
     assert!(report.refused[0].reason.contains("conflict"));
     assert_eq!(store.get_bytes(&info, 1024).await.unwrap().1, mine);
+}
+
+#[tokio::test]
+async fn every_refusal_is_told_to_the_progress_sink_as_it_is_found() {
+    let fx = Fixture::new().await;
+    let bundle = fx.export(&ExportOptions::default()).await;
+    let impostor = fx.log.signed_by(signer(99));
+    let latest = format!("sumdb/{DB}/latest");
+    let info = format!("{A}/@v/v1.0.0.info");
+    let tampered = rewrite(&bundle, |p, b| {
+        Some(if p == latest {
+            impostor.note().to_vec()
+        } else if p == info {
+            br#"{"Version":"v1.0.1"}"#.to_vec()
+        } else {
+            b
+        })
+    });
+    let (_d, store) = fresh().await;
+    let recorder = Recorder::default();
+    let report = gomodproxy_bundle::import(
+        store.as_ref(),
+        gomodproxy_bundle::ImportSource::Bundle {
+            name: "test.bundle".into(),
+            reader: Box::new(std::io::Cursor::new(tampered)),
+        },
+        &fx.import_options(),
+        &recorder,
+    )
+    .await
+    .unwrap();
+    assert!(refused(&report).contains(&latest));
+    assert!(refused(&report).contains(&info));
+    assert_eq!(*recorder.problems.lock().unwrap(), report.refused);
 }

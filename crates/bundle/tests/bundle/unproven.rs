@@ -3,26 +3,12 @@
 //! store); a missing record is a refusal, not a pass.
 
 use gomodproxy_bundle::{ExportOptions, ImportOptions};
-use gomodproxy_storage::{Storage, StorageExt};
 
 use crate::support::*;
 
 /// `bundle` with `extra` entries appended (artifacts after everything else: bundle order).
 fn append(bundle: &[u8], extra: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
-    let mut builder = tar::Builder::new(encoder);
-    for (path, body) in entries(bundle).into_iter().chain(extra.iter().cloned()) {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(body.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, &path, &body[..]).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap()
-}
-
-async fn stored(store: &dyn Storage, path: &str) -> bool {
-    store.exists(&key(path)).await.unwrap().is_some()
+    bundle_of(entries(bundle).into_iter().chain(extra.iter().cloned()))
 }
 
 /// The bundle of the issue: a made-up `v0.99.0` of a public module, and a public version whose
@@ -82,8 +68,7 @@ async fn hostile_bundle(fx: &Fixture) -> Vec<u8> {
 async fn unproven_public_artifacts_are_refused_with_verify_on() {
     let fx = Fixture::new().await;
     let bundle = hostile_bundle(&fx).await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = fs_store(dir.path());
+    let (_dir, store) = fresh().await;
     let options = ImportOptions {
         verify: true,
         private: vec!["corp.example".to_string()],
@@ -132,8 +117,7 @@ async fn a_record_already_in_the_store_proves_an_artifact() {
     // The store has every record (a first import); a second bundle with the artifacts of one
     // version and no checksum-database objects at all is then accepted.
     let full = fx.export(&ExportOptions::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = fs_store(dir.path());
+    let (_dir, store) = fresh().await;
     let options = ImportOptions {
         verify: true,
         private: vec!["corp.example".to_string()],
@@ -160,8 +144,7 @@ async fn without_verify_the_library_default_imports_unproven_artifacts() {
     // `verify` from `sumdb.verify`.
     let fx = Fixture::new().await;
     let bundle = hostile_bundle(&fx).await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = fs_store(dir.path());
+    let (_dir, store) = fresh().await;
     let report = import_bytes(store.as_ref(), bundle, &fx.import_options()).await;
     assert!(
         stored(store.as_ref(), "example.com/a/@v/v0.99.0.zip").await,

@@ -1,12 +1,16 @@
 //! `verify` finds what is wrong in a store: a corrupted zip, a `.ziphash` that does not match,
 //! a `.mod` that does not match the checksum database, a record that cannot be proven.
 
-use gomodproxy_bundle::{NoProgress, Verifiers, VerifyOptions, VerifyReport};
+use gomodproxy_bundle::{NoProgress, Progress, Verifiers, VerifyOptions, VerifyReport};
 use gomodproxy_storage::Storage;
 
 use crate::support::*;
 
 async fn run(fx: &Fixture, modules: &[&str]) -> VerifyReport {
+    run_with(fx, modules, &NoProgress).await
+}
+
+async fn run_with(fx: &Fixture, modules: &[&str], progress: &dyn Progress<str>) -> VerifyReport {
     gomodproxy_bundle::verify(
         fx.store.as_ref() as &dyn Storage,
         &VerifyOptions {
@@ -14,7 +18,7 @@ async fn run(fx: &Fixture, modules: &[&str]) -> VerifyReport {
             sumdbs: Verifiers::parse(&[fx.log.vkey()]).unwrap(),
             ..VerifyOptions::default()
         },
-        &NoProgress,
+        progress,
     )
     .await
     .unwrap()
@@ -112,4 +116,40 @@ async fn missing_hashes_and_unprovable_records_are_found() {
         let problem = report.problems.iter().find(|x| x.path == p).unwrap();
         assert!(problem.reason.contains("tile/8/0/001.p/88"), "{problem:?}");
     }
+}
+
+#[tokio::test]
+async fn every_problem_is_told_to_the_progress_sink_as_it_is_found() {
+    let fx = Fixture::new().await;
+    let root = fx.dir.path().join("store");
+    // A tree head signed by another key: it, and every tile and record it should anchor.
+    let impostor = fx.log.signed_by(signer(99));
+    std::fs::write(root.join(format!("sumdb/{DB}/latest")), impostor.note()).unwrap();
+    // A `.ziphash` whose zip is gone.
+    std::fs::remove_file(root.join("example.com/a/@v/v1.1.0.zip")).unwrap();
+    // A go.mod changed after the fact.
+    std::fs::write(
+        root.join("example.com/b/@v/v0.1.0.mod"),
+        "module example.com/b\n\ngo 1.22\n",
+    )
+    .unwrap();
+
+    let recorder = Recorder::default();
+    let report = run_with(&fx, &[], &recorder).await;
+    let told = recorder.problems.lock().unwrap().clone();
+    assert_eq!(told, report.problems);
+    let paths = problem_paths(&report);
+    for path in [
+        format!("sumdb/{DB}/latest"),
+        "example.com/a/@v/v1.1.0.ziphash".to_string(),
+        "example.com/b/@v/v0.1.0.mod".to_string(),
+    ] {
+        assert!(paths.contains(&path), "{path} not in {paths:?}");
+    }
+    // Every listed object is one step, problem or not.
+    let mut steps = recorder.steps.lock().unwrap().clone();
+    steps.sort();
+    let mut listed: Vec<String> = snapshot(fx.store.as_ref()).await.into_keys().collect();
+    listed.sort();
+    assert_eq!(steps, listed);
 }

@@ -68,7 +68,7 @@ impl Config {
         let platform = gomodproxy_service::prewarm::host_platform();
         for item in &self.prewarm.items {
             gomodproxy_service::prewarm::Item::parse(item, &platform)
-                .map_err(|e| invalid("prewarm.items", e))?;
+                .map_err(|e| invalid("prewarm.items", e.to_string()))?;
         }
         if self.prewarm.concurrency == 0 {
             return Err(invalid(

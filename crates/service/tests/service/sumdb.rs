@@ -5,135 +5,42 @@
 //! hashing code and published on the fake upstream under `sumdb/<name>/…` (tree heads, lookups,
 //! every tile of the current tree), the way proxy.golang.org serves sum.golang.org.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use gomod::sumdb::note::{Signer, Verifier};
-use gomod::sumdb::tlog::{
-    Hash, Tile, Tree, record_hash, stored_hash_index, stored_hashes_for_record, tree_hash,
-};
+use gomod::sumdb::tlog::{Tile, Tree, record_hash, stored_hash_index};
 use gomod::sumdb::{Lookup, SumdbName, SumdbPath};
 use gomodproxy_service::{Mode, ProxyService, ServiceConfig};
 use gomodproxy_storage::memory::InMemory;
 use gomodproxy_storage::{ArtifactKind, Key};
+use gomodproxy_test_support::TestLog;
 
 use crate::assert_err;
 use crate::support::*;
 
 const DB: &str = "sum.test.example";
 
-/// A checksum database: a signed log of go.sum records.
-struct TestLog {
-    signer: Signer,
-    stored: Vec<Hash>,
-    texts: Vec<String>,
-    ids: HashMap<(String, String), i64>,
+/// An empty log of the test database, signed with the key of `seed`.
+fn test_log(seed: u8) -> TestLog {
+    TestLog::from_seed(DB, [seed; 32])
 }
 
-impl TestLog {
-    fn new(seed: u8) -> TestLog {
-        TestLog {
-            signer: Signer::from_seed(DB, [seed; 32]).unwrap(),
-            stored: Vec::new(),
-            texts: Vec::new(),
-            ids: HashMap::new(),
-        }
+/// Serves `log` on `up` under `sumdb/<name>/`, as a proxy does.
+fn publish(log: &TestLog, up: &Upstream) {
+    up.set(&format!("sumdb/{DB}/latest"), [Reply::Ok(log.note())]);
+    for (module, version) in log.recorded() {
+        up.set(
+            &format!("sumdb/{DB}/lookup/{}", lookup_path(module, version)),
+            [Reply::Ok(log.lookup_body(module, version))],
+        );
     }
-
-    fn n(&self) -> i64 {
-        self.texts.len() as i64
-    }
-
-    fn add_text(&mut self, text: String) -> i64 {
-        let n = self.n();
-        let new =
-            stored_hashes_for_record(n, record_hash(text.as_bytes()), |i| self.stored[i as usize]);
-        self.stored.extend(new);
-        self.texts.push(text);
-        n
-    }
-
-    fn add(&mut self, module: &str, version: &str, zip_h1: &str, mod_h1: &str) -> i64 {
-        let id = self.add_text(format!(
-            "{module} {version} {zip_h1}\n{module} {version}/go.mod {mod_h1}\n"
-        ));
-        self.ids.insert((module.into(), version.into()), id);
-        id
-    }
-
-    fn fillers(&mut self, count: usize) {
-        for _ in 0..count {
-            let i = self.n();
-            self.add_text(format!(
-                "filler.example/m{i} v1.0.0 h1:{i}\nfiller.example/m{i} v1.0.0/go.mod h1:{i}\n"
-            ));
-        }
-    }
-
-    fn tree(&self) -> Tree {
-        Tree {
-            n: self.n(),
-            hash: tree_hash(self.n(), |i| self.stored[i as usize]),
-        }
-    }
-
-    fn note(&self) -> Bytes {
-        Bytes::from(self.signer.sign(&self.tree().format()).unwrap())
-    }
-
-    fn vkey(&self) -> String {
-        self.signer.verifier_key()
-    }
-
-    fn tile_data(&self, tile: &Tile) -> Bytes {
-        let level = tile.l as u32 * tile.h;
-        let data: Vec<u8> = (0..i64::from(tile.w))
-            .flat_map(|i| self.stored[stored_hash_index(level, (tile.n << tile.h) + i) as usize].0)
-            .collect();
-        Bytes::from(data)
-    }
-
-    /// Every hash tile of the current tree.
-    fn tiles(&self) -> Vec<Tile> {
-        let n = self.n();
-        let mut out = Vec::new();
-        for l in 0.. {
-            let width = n >> (8 * l as u32);
-            if width == 0 {
-                break;
-            }
-            for k in 0..(width + 255) / 256 {
-                let w = (width - k * 256).min(256) as u32;
-                out.push(Tile { h: 8, l, n: k, w });
-            }
-        }
-        out
-    }
-
-    fn lookup_body(&self, module: &str, version: &str) -> Bytes {
-        let id = self.ids[&(module.to_string(), version.to_string())];
-        let mut body = format!("{id}\n{}\n", self.texts[id as usize]).into_bytes();
-        body.extend_from_slice(&self.note());
-        Bytes::from(body)
-    }
-
-    /// Serves the log on `up` under `sumdb/<name>/`, as a proxy does.
-    fn publish(&self, up: &Upstream) {
-        up.set(&format!("sumdb/{DB}/latest"), [Reply::Ok(self.note())]);
-        for (module, version) in self.ids.keys() {
-            up.set(
-                &format!("sumdb/{DB}/lookup/{}", lookup_path(module, version)),
-                [Reply::Ok(self.lookup_body(module, version))],
-            );
-        }
-        for tile in self.tiles() {
-            up.set(
-                &format!("sumdb/{DB}/{}", tile.path()),
-                [Reply::Ok(self.tile_data(&tile))],
-            );
-        }
+    for tile in log.tiles() {
+        up.set(
+            &format!("sumdb/{DB}/{}", tile.path()),
+            [Reply::Ok(log.tile_data(&tile))],
+        );
     }
 }
 
@@ -157,6 +64,14 @@ fn publish_module(up: &Upstream, zip: &Bytes) {
     up.set(&format!("{M}/@v/{V}.info"), [Reply::Ok(info_json(V))]);
     up.set(&format!("{M}/@v/{V}.mod"), [Reply::Ok(go_mod())]);
     up.set(&format!("{M}/@v/{V}.zip"), [Reply::Ok(zip.clone())]);
+}
+
+/// An upstream serving the module (its honest zip) and `log` under `sumdb/<name>/`.
+async fn upstream_with(log: &TestLog) -> Upstream {
+    let up = Upstream::start().await;
+    publish_module(&up, &good_zip(M, V));
+    publish(log, &up);
+    up
 }
 
 fn real_hashes() -> (String, String) {
@@ -196,7 +111,7 @@ fn sumdb_key(path: &str) -> Key {
 
 /// A log of ~600 records (three level-0 tiles, a level-1 tile) with the module in the middle.
 fn log_with_module(zip_h1: &str, mod_h1: &str) -> TestLog {
-    let mut log = TestLog::new(1);
+    let mut log = test_log(1);
     log.fillers(300);
     log.add(M, V, zip_h1, mod_h1);
     log.fillers(300);
@@ -210,7 +125,7 @@ async fn verified_artifacts_are_stored_with_the_lookup_and_tiles_that_prove_them
     publish_module(&up, &zip);
     let (zip_h1, mod_h1) = real_hashes();
     let log = log_with_module(&zip_h1, &mod_h1);
-    log.publish(&up);
+    publish(&log, &up);
     let storage = Arc::new(InMemory::new());
     let svc = service(&storage, verifying_config(&up, &log));
 
@@ -245,7 +160,7 @@ async fn verified_artifacts_are_stored_with_the_lookup_and_tiles_that_prove_them
         .await
         .unwrap();
     let lookup = Lookup::parse(&body(answer).await).unwrap();
-    assert_eq!(lookup.id, log.ids[&(M.to_string(), V.to_string())]);
+    assert_eq!(lookup.id, log.id(M, V).unwrap());
     let verifier = Verifier::parse(&log.vkey()).unwrap();
     let tree = Tree::parse(verifier.open(&lookup.note).unwrap()).unwrap();
     assert_eq!(tree, log.tree());
@@ -276,7 +191,7 @@ async fn a_zip_whose_hash_differs_from_the_database_is_refused_and_not_stored() 
     publish_module(&up, &tampered);
     let (zip_h1, mod_h1) = real_hashes();
     let log = log_with_module(&zip_h1, &mod_h1);
-    log.publish(&up);
+    publish(&log, &up);
     let storage = Arc::new(InMemory::new());
     let svc = service(&storage, verifying_config(&up, &log));
 
@@ -302,7 +217,7 @@ async fn a_go_mod_whose_hash_differs_is_refused() {
     );
     let (zip_h1, mod_h1) = real_hashes();
     let log = log_with_module(&zip_h1, &mod_h1);
-    log.publish(&up);
+    publish(&log, &up);
     let storage = Arc::new(InMemory::new());
     let svc = service(&storage, verifying_config(&up, &log));
     let msg = assert_err!(svc.go_mod(&module(M), &version(V)).await, BadUpstream);
@@ -323,16 +238,14 @@ async fn a_go_mod_whose_hash_differs_is_refused() {
 async fn a_tampered_tile_or_forged_record_is_caught_and_nothing_is_stored() {
     let (zip_h1, mod_h1) = real_hashes();
     let log = log_with_module(&zip_h1, &mod_h1);
-    let id = log.ids[&(M.to_string(), V.to_string())];
+    let id = log.id(M, V).unwrap();
     let record_tile = Tile::for_index(8, stored_hash_index(0, id))
         .0
         .parent(0, log.n())
         .unwrap();
 
     // 1. The tile holding the record is altered.
-    let up = Upstream::start().await;
-    publish_module(&up, &good_zip(M, V));
-    log.publish(&up);
+    let up = upstream_with(&log).await;
     let mut bad = log.tile_data(&record_tile).to_vec();
     bad[0] ^= 1;
     up.set(
@@ -356,9 +269,7 @@ async fn a_tampered_tile_or_forged_record_is_caught_and_nothing_is_stored() {
     );
 
     // 2. The record in the lookup claims another hash (the tiles are honest).
-    let up = Upstream::start().await;
-    publish_module(&up, &good_zip(M, V));
-    log.publish(&up);
+    let up = upstream_with(&log).await;
     let forged = String::from_utf8(log.lookup_body(M, V).to_vec())
         .unwrap()
         .replace(&zip_h1, "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
@@ -381,16 +292,12 @@ async fn a_tampered_tile_or_forged_record_is_caught_and_nothing_is_stored() {
     );
 
     // 3. A tree head signed by another key.
-    let up = Upstream::start().await;
-    publish_module(&up, &good_zip(M, V));
-    log.publish(&up);
-    let mut impostor = TestLog::new(9);
-    impostor.texts = log.texts.clone();
-    impostor.stored = log.stored.clone();
+    let up = upstream_with(&log).await;
+    let impostor = log.signed_by(Signer::from_seed(DB, [9; 32]).unwrap());
     up.set(&format!("sumdb/{DB}/latest"), [Reply::Ok(impostor.note())]);
     up.set(
         &format!("sumdb/{DB}/lookup/{M}@{V}"),
-        [Reply::Ok(impostor.lookup_body_of(&log, M, V))],
+        [Reply::Ok(log.lookup_body_with_note(M, V, &impostor.note()))],
     );
     let storage = Arc::new(InMemory::new());
     let svc = service(&storage, verifying_config(&up, &log));
@@ -401,23 +308,11 @@ async fn a_tampered_tile_or_forged_record_is_caught_and_nothing_is_stored() {
     );
 }
 
-impl TestLog {
-    /// `other`'s lookup answer for a module, with this log's signed note attached.
-    fn lookup_body_of(&self, other: &TestLog, module: &str, version: &str) -> Bytes {
-        let id = other.ids[&(module.to_string(), version.to_string())];
-        let mut body = format!("{id}\n{}\n", other.texts[id as usize]).into_bytes();
-        body.extend_from_slice(&self.note());
-        Bytes::from(body)
-    }
-}
-
 #[tokio::test]
 async fn a_forked_log_is_refused_and_the_trusted_tree_kept() {
     let (zip_h1, mod_h1) = real_hashes();
     let log = log_with_module(&zip_h1, &mod_h1);
-    let up = Upstream::start().await;
-    publish_module(&up, &good_zip(M, V));
-    log.publish(&up);
+    let up = upstream_with(&log).await;
     let storage = Arc::new(InMemory::new());
     let cfg = ServiceConfig {
         sumdb_latest_ttl: Duration::ZERO,
@@ -428,11 +323,11 @@ async fn a_forked_log_is_refused_and_the_trusted_tree_kept() {
     let trusted = body(svc.sumdb(&db(), &SumdbPath::Latest).await.unwrap()).await;
 
     // The same key now signs a longer log whose first records differ: a fork.
-    let mut fork = TestLog::new(1);
+    let mut fork = test_log(1);
     fork.fillers(5);
     fork.add(M, V, &zip_h1, &mod_h1);
     fork.fillers(900);
-    fork.publish(&up);
+    publish(&fork, &up);
     let msg = assert_err!(svc.sumdb(&db(), &SumdbPath::Latest).await, BadUpstream);
     // Detected either by the root rebuilt from the fork's tiles, or by the fork's tiles
     // disagreeing with the ones already verified and cached: both are refusals.
@@ -449,9 +344,7 @@ async fn a_forked_log_is_refused_and_the_trusted_tree_kept() {
 async fn the_log_grows_lookups_carry_the_trusted_tree_and_narrow_tiles_are_prefixes() {
     let (zip_h1, mod_h1) = real_hashes();
     let mut log = log_with_module(&zip_h1, &mod_h1);
-    let up = Upstream::start().await;
-    publish_module(&up, &good_zip(M, V));
-    log.publish(&up);
+    let up = upstream_with(&log).await;
     let storage = Arc::new(InMemory::new());
     let svc = service(&storage, verifying_config(&up, &log));
     svc.zip(&module(M), &version(V)).await.unwrap();
@@ -475,7 +368,7 @@ async fn the_log_grows_lookups_carry_the_trusted_tree_and_narrow_tiles_are_prefi
         &h1(M2, V, &files),
         &h1_go_mod(format!("module {M2}\n").as_bytes()),
     );
-    log.publish(&up);
+    publish(&log, &up);
     // Its id is beyond the trusted tree: the proxy moves to the new tree (checked consistent).
     assert_eq!(
         body(svc.zip(&module(M2), &version(V)).await.unwrap()).await,
@@ -523,7 +416,7 @@ async fn the_log_grows_lookups_carry_the_trusted_tree_and_narrow_tiles_are_prefi
 async fn private_modules_are_never_looked_up() {
     let up = Upstream::start().await;
     publish_module(&up, &good_zip(M, V));
-    let log = TestLog::new(1);
+    let log = test_log(1);
     let storage = Arc::new(InMemory::new());
     let svc = service(
         &storage,
@@ -554,9 +447,7 @@ async fn private_modules_are_never_looked_up() {
 async fn offline_serves_what_was_verified_and_nothing_else() {
     let (zip_h1, mod_h1) = real_hashes();
     let log = log_with_module(&zip_h1, &mod_h1);
-    let up = Upstream::start().await;
-    publish_module(&up, &good_zip(M, V));
-    log.publish(&up);
+    let up = upstream_with(&log).await;
     let storage = Arc::new(InMemory::new());
     let online = service(&storage, verifying_config(&up, &log));
     online.zip(&module(M), &version(V)).await.unwrap();

@@ -1,7 +1,6 @@
 //! Test helpers: a scriptable HTTP upstream on 127.0.0.1, module zips, and service builders.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use gomod::{ModulePath, Version};
 use gomodproxy_service::{Answer, Body, Mode, ProxyService, ServiceConfig};
 use gomodproxy_storage::memory::InMemory;
 use gomodproxy_storage::{Key, ListPrefix, Storage};
+pub use gomodproxy_test_support::make_zip;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -202,20 +202,6 @@ pub fn module(path: &str) -> ModulePath {
 
 pub fn version(v: &str) -> Version {
     Version::parse(v).unwrap()
-}
-
-/// A module zip with the given files (names relative to the module root).
-pub fn make_zip(module: &str, version: &str, files: &[(&str, &[u8])]) -> Bytes {
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (name, content) in files {
-        writer
-            .start_file(format!("{module}@{version}/{name}"), options)
-            .unwrap();
-        writer.write_all(content).unwrap();
-    }
-    Bytes::from(writer.finish().unwrap().into_inner())
 }
 
 /// A small valid module zip.

@@ -23,7 +23,7 @@ use gomod::modfile::{ModFile, Replacement};
 use gomod::{ModulePath, Version};
 use gomodproxy_storage::ArtifactKind;
 
-use crate::prewarm::{PrewarmOptions, Target, Warmer};
+use super::warmer::{Target, Warmer};
 
 /// A module version as the graph sees it (its path before replacement).
 type Node = (String, Version);
@@ -41,12 +41,13 @@ struct Summary {
     requires: Vec<Node>,
 }
 
-/// The targets for a main module's go.mod (see the module docs).
-pub(crate) async fn go_mod_targets(
+/// The targets for a main module's go.mod (see the module docs), its go.mod files fetched
+/// `concurrency` at a time.
+pub(super) async fn go_mod_targets(
     warmer: &dyn Warmer,
     name: &str,
     text: &[u8],
-    options: &PrewarmOptions,
+    concurrency: usize,
 ) -> Result<Vec<Target>, String> {
     let main = ModFile::parse(name, text).map_err(|e| e.to_string())?;
     let excluded: HashSet<Node> = main
@@ -91,7 +92,7 @@ pub(crate) async fn go_mod_targets(
                     (node, pruning, loaded)
                 }
             })
-            .buffer_unordered(options.concurrency.max(1))
+            .buffer_unordered(concurrency.max(1))
             .collect::<Vec<_>>()
             .await;
         let mut next_level = Vec::new();
@@ -207,19 +208,19 @@ async fn load(
 
 /// A closed interval of retracted versions.
 #[derive(Debug, Clone)]
-pub(crate) struct Retracted {
+pub(super) struct Retracted {
     low: Version,
     high: Version,
 }
 
 impl Retracted {
-    pub(crate) fn contains(&self, v: &Version) -> bool {
+    pub(super) fn contains(&self, v: &Version) -> bool {
         &self.low <= v && v <= &self.high
     }
 }
 
 /// The versions a module's go.mod (that of its highest version) retracts.
-pub(crate) fn retractions(
+pub(super) fn retractions(
     module: &ModulePath,
     version: &Version,
     go_mod: Option<&[u8]>,
