@@ -25,8 +25,10 @@
 
 #![deny(missing_docs)]
 
+mod config;
 pub mod coordination;
 mod dedup;
+mod error;
 mod fetch;
 mod offline;
 mod online;
@@ -39,9 +41,9 @@ pub mod validate;
 mod versions;
 
 use std::fmt;
-use std::path::PathBuf;
+
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use gomod::{ModulePath, Version};
@@ -55,182 +57,14 @@ use crate::fetch::Upstreams;
 use crate::fetch::limits::{FetchLimits, LimitSettings, SpoolBudget};
 use crate::ttl_cache::TtlCache;
 
+pub use crate::config::{Mode, SUM_GOLANG_ORG_KEY, ServiceConfig};
+pub use crate::error::{ServiceError, ServiceInitError, io_words, storage_words};
 pub use crate::fetch::limits::FetchLimitStats;
 pub use crate::sumdb::{SumdbSpec, SumdbSpecError};
 pub use crate::upstream::{
     ModulePatterns, PatternError, Route, RouteError, Routes, UpstreamChain, UpstreamError,
 };
 pub use gomodproxy_vcs::{DirectConfig, DirectStats};
-
-/// Whether the proxy may use the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// Storage first, then upstream.
-    #[default]
-    Online,
-    /// Never open a network connection; serve what is stored.
-    Offline,
-}
-
-/// Settings of the service layer (the server builds this from its config).
-///
-/// `Debug` redacts the credentials the upstream chain and checksum-database URLs may carry.
-#[derive(Clone)]
-pub struct ServiceConfig {
-    /// Online or offline.
-    pub mode: Mode,
-    /// The default upstream chain (`https://a,https://b|file:///dir`, `…,direct`).
-    pub upstream: UpstreamChain,
-    /// Module patterns with chains of their own (a private route keeps its modules away from
-    /// checksum databases too).
-    pub routes: Routes,
-    /// The version-control source, used by chains with `direct`.
-    pub direct: DirectConfig,
-    /// How long a cached `list` / `@latest` is served before upstream is asked again.
-    pub list_ttl: Duration,
-    /// Connect timeout for upstream requests.
-    pub connect_timeout: Duration,
-    /// Longest wait for upstream response headers, and longest silence while reading a body.
-    pub read_timeout: Duration,
-    /// Retries of an idempotent upstream GET after a connection error, timeout or 5xx.
-    pub retries: u32,
-    /// First retry delay; doubles each time.
-    pub retry_backoff: Duration,
-    /// Largest zip accepted from upstream (bytes).
-    pub max_zip_size: u64,
-    /// Largest `.mod` accepted from upstream (bytes).
-    pub max_mod_size: u64,
-    /// Largest `.info` / `list` / `@latest` accepted from upstream (bytes).
-    pub max_info_size: u64,
-    /// Where zips are spooled for validation before they are stored (default: the OS temp dir).
-    pub spool_dir: Option<PathBuf>,
-    /// Checksum databases, in `GOSUMDB` syntax: `<verifier key>` (fetched through the upstream
-    /// chain's `/sumdb/<name>/`) or `<verifier key> <url>` (fetched from the database itself).
-    /// The first one is the one upstream artifacts are verified against.
-    pub sumdbs: Vec<SumdbSpec>,
-    /// Serve `/sumdb/<name>/…` for the configured databases.
-    pub serve_sumdb: bool,
-    /// Store an upstream `.mod` or `.zip` only if its `h1:` hash matches the first checksum
-    /// database (modules matching `private` are exempt).
-    pub verify: bool,
-    /// Module path patterns (GOPRIVATE syntax) of modules that are never verified against, or
-    /// looked up in, a checksum database.
-    pub private: ModulePatterns,
-    /// How long a fetched checksum-database tree head is used before upstream is asked for a
-    /// newer one.
-    pub sumdb_latest_ttl: Duration,
-    /// A cluster-wide lock per artifact, when several replicas share the store.
-    pub fetch_lock: Option<Arc<dyn coordination::FetchLock>>,
-    /// Base deadline of one upstream request (retries included); it grows by one second per
-    /// `min_transfer_rate` bytes received.
-    pub fetch_deadline: Duration,
-    /// Slowest average transfer (bytes per second) an upstream may keep up past the deadline.
-    pub min_transfer_rate: u64,
-    /// Upstream requests in flight at once, in all.
-    pub max_concurrent_fetches: usize,
-    /// Upstream requests in flight at once to one upstream host.
-    pub max_concurrent_fetches_per_host: usize,
-    /// Requests that may wait for an upstream slot; more are refused (503) at once.
-    pub max_queued_fetches: usize,
-    /// Longest wait for an upstream slot before a 503 with `Retry-After`.
-    pub queue_timeout: Duration,
-    /// Disk that zips being received (spooled, not yet stored) may take at once, in bytes.
-    pub spool_budget: u64,
-    /// Zip checks (structure and hash, CPU and I/O bound) running at once.
-    pub max_concurrent_zip_checks: usize,
-    /// How long a "not found" from every upstream is remembered per path (0: off).
-    pub negative_ttl: Duration,
-    /// Most paths the negative cache holds.
-    pub negative_cache_entries: usize,
-    /// How long the answer to a non-canonical query (`@v/master.info`) is reused (0: off).
-    pub query_ttl: Duration,
-    /// Hosts (`cdn.example.com`, `*.example.com`) an https upstream may redirect to; redirects
-    /// within the same scheme, host and port are always followed, others refused.
-    pub redirect_hosts: Vec<String>,
-}
-
-impl fmt::Debug for ServiceConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServiceConfig")
-            .field("mode", &self.mode)
-            .field("upstream", &self.upstream)
-            .field("routes", &self.routes)
-            .field("direct", &self.direct)
-            .field("list_ttl", &self.list_ttl)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("read_timeout", &self.read_timeout)
-            .field("retries", &self.retries)
-            .field("retry_backoff", &self.retry_backoff)
-            .field("max_zip_size", &self.max_zip_size)
-            .field("max_mod_size", &self.max_mod_size)
-            .field("max_info_size", &self.max_info_size)
-            .field("spool_dir", &self.spool_dir)
-            .field("sumdbs", &self.sumdbs)
-            .field("serve_sumdb", &self.serve_sumdb)
-            .field("verify", &self.verify)
-            .field("private", &self.private)
-            .field("sumdb_latest_ttl", &self.sumdb_latest_ttl)
-            .field("fetch_lock", &self.fetch_lock.is_some())
-            .field("fetch_deadline", &self.fetch_deadline)
-            .field("min_transfer_rate", &self.min_transfer_rate)
-            .field("max_concurrent_fetches", &self.max_concurrent_fetches)
-            .field(
-                "max_concurrent_fetches_per_host",
-                &self.max_concurrent_fetches_per_host,
-            )
-            .field("max_queued_fetches", &self.max_queued_fetches)
-            .field("queue_timeout", &self.queue_timeout)
-            .field("spool_budget", &self.spool_budget)
-            .field("max_concurrent_zip_checks", &self.max_concurrent_zip_checks)
-            .field("negative_ttl", &self.negative_ttl)
-            .field("negative_cache_entries", &self.negative_cache_entries)
-            .field("query_ttl", &self.query_ttl)
-            .field("redirect_hosts", &self.redirect_hosts)
-            .finish()
-    }
-}
-
-/// The verifier key of sum.golang.org, the go command's default checksum database.
-pub const SUM_GOLANG_ORG_KEY: &str =
-    "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
-
-impl Default for ServiceConfig {
-    fn default() -> Self {
-        ServiceConfig {
-            mode: Mode::Online,
-            upstream: UpstreamChain::proxy_golang_org(),
-            routes: Routes::default(),
-            direct: DirectConfig::default(),
-            list_ttl: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(30),
-            retries: 2,
-            retry_backoff: Duration::from_millis(200),
-            max_zip_size: 500 << 20,
-            max_mod_size: 16 << 20,
-            max_info_size: 1 << 20,
-            spool_dir: None,
-            sumdbs: vec![SumdbSpec::sum_golang_org()],
-            serve_sumdb: true,
-            verify: true,
-            private: ModulePatterns::default(),
-            sumdb_latest_ttl: Duration::from_secs(600),
-            fetch_lock: None,
-            fetch_deadline: Duration::from_secs(60),
-            min_transfer_rate: 64 * 1024,
-            max_concurrent_fetches: 64,
-            max_concurrent_fetches_per_host: 16,
-            max_queued_fetches: 256,
-            queue_timeout: Duration::from_secs(10),
-            spool_budget: 2 << 30,
-            max_concurrent_zip_checks: 2,
-            negative_ttl: Duration::from_secs(60),
-            negative_cache_entries: 10_000,
-            query_ttl: Duration::from_secs(10),
-            redirect_hosts: Vec::new(),
-        }
-    }
-}
 
 /// A non-canonical `.info` request (`master`, `v1.2`, a commit prefix) or a canonical version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,155 +98,6 @@ pub struct Answer {
     pub modified: Option<SystemTime>,
     /// Whether answering it took an upstream fetch (a cache miss), or it came from storage.
     pub fetched: bool,
-}
-
-/// What went wrong, in terms the HTTP layer maps to a status.
-///
-/// Every message is one line naming what was asked and what failed, fit to be shown to a client.
-/// A store failure keeps the store's error as its `source` (for logs), while its message says
-/// what failed in words only.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ServiceError {
-    /// The request itself is invalid (→ 400).
-    #[error("{0}")]
-    BadRequest(String),
-    /// Upstream says it does not exist, or it is not stored in offline mode (→ 404).
-    #[error("{0}")]
-    NotFound(String),
-    /// Upstream failed or sent something invalid; nothing was stored (→ 502).
-    #[error("{0}")]
-    BadUpstream(String),
-    /// Upstream did not answer in time (→ 504).
-    #[error("{0}")]
-    UpstreamTimeout(String),
-    /// The store, or the local disk the service spools to, failed (→ 503). The message says what
-    /// failed in words; details such as server paths are in `source` and the log only.
-    #[error("{message}")]
-    Storage {
-        /// What failed, in words: `storage failed for <key>: no space left on device (ENOSPC)`.
-        message: String,
-        /// The store's own error, when a store failed.
-        #[source]
-        source: Option<Arc<StorageError>>,
-    },
-    /// A bound on upstream work was reached: too many fetches waiting, or the spool budget in
-    /// use (→ 503 with `Retry-After`).
-    #[error("{0}")]
-    Overloaded(String),
-}
-
-impl ServiceError {
-    /// A store failure as clients see it: what failed, in words. The full error (with server
-    /// paths) is logged here, once, and kept as the source.
-    pub fn storage(key: &Key, err: StorageError) -> Self {
-        ServiceError::storage_doing(&format!("for {key}"), err)
-    }
-
-    /// Like [`ServiceError::storage`], for a failure that names no single key (`what` follows
-    /// "storage failed": `listing example.com/m`).
-    pub fn storage_doing(what: &str, err: StorageError) -> Self {
-        ServiceError::Storage {
-            message: format!("storage failed {what}: {}", storage_words(&err)),
-            source: Some(Arc::new(err)),
-        }
-    }
-
-    /// A local failure that is not a store's error (the spool file, a body read): `message`
-    /// must already be words without paths.
-    pub fn local(message: impl Into<String>) -> Self {
-        ServiceError::Storage {
-            message: message.into(),
-            source: None,
-        }
-    }
-}
-
-/// Why [`ProxyService::new`] cannot build the service: the configuration it was given is
-/// inconsistent, or the HTTP client cannot be built. Never a per-request error.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServiceInitError {
-    /// The upstream chain does not parse.
-    #[error("{0}")]
-    Upstream(String),
-    /// Online mode with an empty chain.
-    #[error("online mode needs at least one upstream (set upstream, or use offline mode)")]
-    NoUpstream,
-    /// A checksum database entry is invalid, or `verify` is on without one.
-    #[error("{0}")]
-    Sumdb(String),
-    /// `spool_dir` is set but not a directory.
-    #[error("spool_dir {} is not a directory", .0.display())]
-    SpoolDir(PathBuf),
-    /// The HTTP client could not be built.
-    #[error("{0}")]
-    HttpClient(String),
-    /// The version-control source (`direct`) could not be set up.
-    #[error("{0}")]
-    Direct(String),
-}
-
-/// What a storage error means, without paths or backend internals (those are logged).
-pub fn storage_words(err: &StorageError) -> String {
-    tracing::warn!(error = %gomodproxy_redact::text(&err.to_string()), "storage error");
-    match err {
-        StorageError::NotFound { .. } => "not found".to_string(),
-        StorageError::LengthMismatch { .. } => "a save was cut short".to_string(),
-        StorageError::Payload { source, .. } => format!("the body failed ({})", io_words(source)),
-        StorageError::InvalidKey { .. } => "the store holds an invalid key".to_string(),
-        StorageError::Corrupt { reason, .. } => format!("the stored copy is damaged: {reason}"),
-        StorageError::Backend { store, source } => {
-            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
-            while let Some(e) = cause {
-                if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                    return format!("{store} store: {}", io_words(io));
-                }
-                cause = e.source();
-            }
-            format!("{store} store: {}", without_paths(&source.to_string()))
-        }
-        _ => "the store failed (details in the server log)".to_string(),
-    }
-}
-
-/// `text` with credentials redacted and every absolute or `./` path replaced by `<path>`.
-fn without_paths(text: &str) -> String {
-    gomodproxy_redact::text(text)
-        .split(' ')
-        .map(|word| {
-            let bare = word.trim_start_matches(['(', '"', '\'']);
-            if bare.starts_with('/') || bare.starts_with("./") || bare.starts_with("../") {
-                "<path>"
-            } else {
-                word
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// An I/O error in words, with the errno name where it has one that operators grep for
-/// (`no space left on device (ENOSPC)`); never a path.
-pub fn io_words(e: &std::io::Error) -> String {
-    let named = match e.raw_os_error() {
-        Some(libc::ENOSPC) => Some("no space left on device (ENOSPC)"),
-        Some(libc::EDQUOT) => Some("disk quota exceeded (EDQUOT)"),
-        Some(libc::EMFILE) => Some("too many open files (EMFILE)"),
-        Some(libc::ENFILE) => Some("too many open files in the system (ENFILE)"),
-        Some(libc::EACCES) | Some(libc::EPERM) => Some("permission denied"),
-        Some(libc::EROFS) => Some("read-only file system (EROFS)"),
-        Some(libc::EIO) => Some("input/output error (EIO)"),
-        Some(libc::ENOMEM) => Some("out of memory (ENOMEM)"),
-        _ => None,
-    };
-    match named {
-        Some(words) => words.to_string(),
-        None => match e.kind() {
-            // `Other` kinds carry a message of their own (`probe file read back differently`).
-            std::io::ErrorKind::Other => without_paths(&e.to_string()),
-            kind => kind.to_string(),
-        },
-    }
 }
 
 /// The GOPROXY service over one store and one upstream chain. Cheap to clone (shared state).

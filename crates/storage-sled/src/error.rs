@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use gomodproxy_storage::{Result, StorageError};
 
-use crate::manifest::ManifestError;
+use crate::manifest::{Manifest, ManifestError};
 
 /// A failure of the store, with the operation and the object, file or database it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -107,4 +107,12 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), SledError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_error("sync directory", dir, e))
+}
+
+/// Decodes the manifest of `path`, naming the object when it is malformed.
+pub(crate) fn decode_manifest(raw: &[u8], path: &str) -> Result<Manifest, SledError> {
+    Manifest::decode(raw).map_err(|source| SledError::BadManifest {
+        what: format!("object {path}"),
+        source,
+    })
 }

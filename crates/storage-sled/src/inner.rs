@@ -10,10 +10,10 @@ use bytes::Bytes;
 use sled::transaction::{TransactionError, Transactional};
 use sled::{IVec, Tree};
 
-use crate::error::{Context, SledError, damaged, io_error, sync_dir};
+use crate::error::{Context, SledError, damaged, decode_manifest, io_error, sync_dir};
 use crate::manifest::{
-    MANIFEST_HEADER, Manifest, ManifestError, STATE_RETIRED, Stored, decode_manifest,
-    generation_key, unreferenced_record,
+    MANIFEST_HEADER, Manifest, ManifestError, STATE_RETIRED, Stored, generation_key,
+    unreferenced_record,
 };
 
 /// A body as found by `get`.

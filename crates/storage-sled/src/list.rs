@@ -6,8 +6,8 @@ use gomodproxy_storage::{Key, ListEntry, Result, StorageError};
 use sled::IVec;
 
 use crate::error::Context;
+use crate::error::decode_manifest;
 use crate::inner::Inner;
-use crate::manifest::decode_manifest;
 
 /// Listing entries fetched per blocking call.
 const LIST_PAGE: usize = 256;

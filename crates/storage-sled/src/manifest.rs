@@ -5,8 +5,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gomodproxy_storage::ObjectMeta;
 
-use crate::error::SledError;
-
 const MANIFEST_V1: u8 = 1;
 const STORED_INLINE: u8 = 0;
 const STORED_FILE: u8 = 1;
@@ -127,13 +125,6 @@ impl Manifest {
             modified: self.modified,
         }
     }
-}
-
-pub(crate) fn decode_manifest(raw: &[u8], path: &str) -> Result<Manifest, SledError> {
-    Manifest::decode(raw).map_err(|source| SledError::BadManifest {
-        what: format!("object {path}"),
-        source,
-    })
 }
 
 pub(crate) fn generation_key(generation: u64) -> [u8; 8] {
