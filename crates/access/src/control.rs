@@ -73,6 +73,17 @@ impl AccessControl {
         self.rules.decide(who, module.as_str())
     }
 
+    /// The decision for a request that names no module (checksum database tiles, `latest`,
+    /// `supported`); see [`AccessRules::decide_unnamed`].
+    pub fn authorize_unnamed(&self, who: &Authentication) -> Decision {
+        self.rules.decide_unnamed(who)
+    }
+
+    /// Reports whether authentication is on (a user or token file is configured).
+    pub fn enabled(&self) -> bool {
+        self.authenticator.enabled()
+    }
+
     /// The decision for `/metrics`: open unless `auth.metrics_require_auth`, then any valid
     /// identity.
     pub fn authorize_metrics(&self, who: &Authentication) -> Decision {

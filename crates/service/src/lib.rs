@@ -57,12 +57,13 @@ use crate::fetch::Upstreams;
 use crate::fetch::limits::{FetchLimits, LimitSettings, SpoolBudget};
 use crate::ttl_cache::TtlCache;
 
-pub use crate::config::{Mode, SUM_GOLANG_ORG_KEY, ServiceConfig};
+pub use crate::config::{Mode, Outbound, PrivateNames, SUM_GOLANG_ORG_KEY, ServiceConfig};
 pub use crate::error::{ServiceError, ServiceInitError, io_words, storage_words};
 pub use crate::fetch::limits::FetchLimitStats;
 pub use crate::sumdb::{SumdbSpec, SumdbSpecError};
 pub use crate::upstream::{
-    ModulePatterns, PatternError, Route, RouteError, Routes, UpstreamChain, UpstreamError,
+    CredentialEntry, CredentialError, ModulePatterns, PatternError, Route, RouteError, Routes,
+    UpstreamChain, UpstreamCredentials, UpstreamError,
 };
 pub use gomodproxy_vcs::{DirectConfig, DirectStats};
 

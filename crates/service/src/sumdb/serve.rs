@@ -11,9 +11,15 @@ use gomod::{ModulePath, Version};
 use super::security;
 use crate::{Answer, Body, Inner, ServiceError, sha256_etag};
 
-/// Whether `module` is private: it matches `private`, or a private route.
+/// Whether `module` is private: it matches `private`, a private route, or the caller's
+/// `private_names` (modules the access rules restrict).
 pub(crate) fn is_private(inner: &Inner, module: &ModulePath) -> bool {
     inner.config.private.matches(module.as_str())
+        || inner
+            .config
+            .private_names
+            .as_ref()
+            .is_some_and(|private| private(module.as_str()))
         || inner
             .config
             .routes
