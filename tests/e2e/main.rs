@@ -4,6 +4,7 @@
 //!
 //! The `go` command must be on PATH: without it these tests fail rather than skip.
 
+mod access;
 mod airgap;
 mod backends;
 mod bad_input;
