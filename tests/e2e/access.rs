@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use gomodproxy_tests::redirector::TlsRedirector;
 use gomodproxy_tests::tls::{self, TestCa};
 use gomodproxy_tests::tunnel::ConnectProxy;
 use gomodproxy_tests::{Fixtures, Go, Proxy, ProxyConfig, TestDir, Upstream};
@@ -438,4 +439,111 @@ fn tls_upstream_with_a_company_ca_a_bearer_token_and_a_connect_proxy() {
         !logs.contains(&token) && !logs.contains("corp-pw"),
         "a secret in the log"
     );
+
+    // An upstream that redirects to another host (allowed by fetch.redirect_hosts): its
+    // credentials go to it, never to the redirect target, which answers 401 without them.
+    let redirector = TlsRedirector::start(
+        &ca.server("redirector", "redirector"),
+        &registry_url.replace("127.0.0.1", "localhost"),
+    );
+    let redirected = ProxyConfig::new(&t.sub("redirected-storage"), &redirector.url())
+        .set("FETCH__CA_FILE", ca.ca_file().display().to_string())
+        .set("FETCH__REDIRECT_HOSTS", "localhost")
+        .set(
+            "FETCH__CREDENTIALS",
+            format!(
+                r#"[{{"url": "{}", "token_file": "{}"}}]"#,
+                redirector.url(),
+                auth.join("token").display()
+            ),
+        )
+        .start(&t.sub("redirected-logs"));
+    let r = redirected.get("/example.com/dep/@v/v1.1.0.info");
+    assert!(
+        r.status == 502 && r.text().contains("401"),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+    assert_eq!(
+        redirector.seen(),
+        [("/example.com/dep/@v/v1.1.0.info".to_string(), true)],
+        "the upstream did not get its credentials"
+    );
+    assert_eq!(
+        audit_lines(
+            &registry,
+            &[
+                "example.com/dep",
+                "v1.1.0",
+                "refused",
+                "status=401",
+                "anonymous"
+            ]
+        ),
+        1,
+        "the redirect target got credentials:\n{}",
+        registry.logs()
+    );
+}
+
+#[test]
+fn policy_refuses_in_prewarm_and_import_too() {
+    let fx = Fixtures::shared();
+    let t = TestDir::new("access-policy-batch");
+    let files = credential_files(&t.sub("auth"));
+    let up = Upstream::start(fx.root());
+    let zip_of = |root: &Path, version: &str| {
+        root.join(gomodproxy_tests::fixtures::storage_rel_path(
+            PUBLIC, version, "zip",
+        ))
+    };
+
+    // prewarm: the refused version fails with the reason and is neither fetched nor stored.
+    let with_policy = |name: &str| {
+        ProxyConfig::new(&t.sub(name), &up.url())
+            .set("POLICY__FILE", files.policy.display().to_string())
+    };
+    let warm_root = t.sub("warm");
+    let out = with_policy("warm").run(&[
+        "prewarm",
+        &format!("{PUBLIC}@v1.2.0"),
+        &format!("{PUBLIC}@v1.1.0"),
+    ]);
+    assert!(!out.success, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("FAILED {PUBLIC}@v1.2.0"))
+            && out.stderr.contains(POLICY_REASON),
+        "{}",
+        out.stderr
+    );
+    assert!(zip_of(&warm_root, "v1.1.0").is_file());
+    assert!(!zip_of(&warm_root, "v1.2.0").exists());
+    assert_eq!(up.hits("/example.com/lib/@v/v1.2.0.zip"), 0);
+
+    // import: a bundle made without the policy holds v1.2.0; importing it with the policy
+    // refuses that version with the reason and stores the rest.
+    let open_root = t.sub("open");
+    let open = ProxyConfig::new(&open_root, &up.url());
+    open.run(&[
+        "prewarm",
+        &format!("{PUBLIC}@v1.2.0"),
+        &format!("{PUBLIC}@v1.1.0"),
+    ])
+    .assert_success();
+    let bundle = t.path().join("bundle.tar");
+    open.run(&["export", bundle.to_str().unwrap()])
+        .assert_success();
+    let import_root = t.sub("imported");
+    let out = with_policy("imported").run(&["import", bundle.to_str().unwrap()]);
+    assert!(!out.success, "{out:?}");
+    assert!(
+        out.stderr.contains("REFUSED")
+            && out.stderr.contains(POLICY_REASON)
+            && out.stderr.contains("v1.2.0"),
+        "{}",
+        out.stderr
+    );
+    assert!(zip_of(&import_root, "v1.1.0").is_file());
+    assert!(!zip_of(&import_root, "v1.2.0").exists());
 }

@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::io::SeekFrom;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -50,6 +51,23 @@ pub struct ImportOptions {
     /// Module path patterns (GOPRIVATE syntax, comma-separated entries allowed) exempt from
     /// `verify`, as in serving.
     pub private: Vec<String>,
+    /// The server's allow/deny policy: a module version it refuses (the reason) is not
+    /// imported, as it is never served nor prewarmed. `None`: everything may be imported.
+    pub policy: Option<ImportPolicy>,
+}
+
+/// A policy check for [`ImportOptions::policy`]: the refusal reason of a module version, if
+/// refused.
+#[derive(Clone)]
+pub struct ImportPolicy(pub Arc<PolicyCheck>);
+
+/// The function inside an [`ImportPolicy`].
+pub type PolicyCheck = dyn Fn(&ModulePath, &Version) -> Option<String> + Send + Sync;
+
+impl std::fmt::Debug for ImportPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ImportPolicy")
+    }
 }
 
 /// What an import did.
@@ -284,6 +302,17 @@ impl Importer<'_> {
 
     async fn artifact(&mut self, key: Key, body: Body) -> Result<(), BundleError> {
         let path = key.path();
+        if let (
+            Key::Artifact {
+                module, version, ..
+            },
+            Some(policy),
+        ) = (&key, &self.options.policy)
+            && let Some(reason) = (policy.0)(module, version)
+        {
+            self.refuse(path, format!("refused by policy: {reason}"));
+            return Ok(());
+        }
         match (&key, body) {
             (
                 Key::Artifact {

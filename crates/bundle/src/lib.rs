@@ -85,7 +85,7 @@ pub use export::{DEFAULT_LEVEL, ExportOptions, ExportReport, export, export_to_p
 /// one object, named by its path (`Progress<str>`), and every problem it finds is told to the
 /// sink as it is found, as well as listed in the run's report.
 pub use gomodproxy_service::progress::{NoProgress, Problem, Progress};
-pub use import::{ImportOptions, ImportReport, import};
+pub use import::{ImportOptions, ImportPolicy, ImportReport, import};
 pub use manifest::{FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, Manifest};
 pub use order::order_key;
 pub use source::ImportSource;

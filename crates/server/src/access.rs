@@ -34,6 +34,7 @@ use gomodproxy_access::{
     Policy, Refusal,
 };
 use gomodproxy_service::PrivateNames;
+use gomodproxy_service::prewarm::{Target as WarmTarget, WarmError, Warmed, Warmer};
 
 use crate::config::Config;
 use crate::http::{AppState, ProxyError};
@@ -287,4 +288,98 @@ pub async fn guard(
         );
     }
     Ok(req.into_response(response).map_into_right_body())
+}
+
+/// A [`Warmer`] that applies the policy before the one it wraps: `prewarm` never fetches or
+/// stores a refused module or version (a refusal is a failure of that target, with the
+/// reason), `list` omits refused versions and `@latest` is refused if it resolves to one.
+pub struct PolicyWarmer<'a> {
+    inner: &'a dyn Warmer,
+    policy: Arc<Policy>,
+}
+
+impl<'a> PolicyWarmer<'a> {
+    /// Wraps `inner`.
+    pub fn new(inner: &'a dyn Warmer, policy: Arc<Policy>) -> PolicyWarmer<'a> {
+        PolicyWarmer { inner, policy }
+    }
+
+    fn check(&self, module: &ModulePath, version: Option<&str>) -> Result<(), WarmError> {
+        self.policy
+            .current()
+            .check(module.as_str(), version)
+            .map_err(|refusal| WarmError::Failed(format!("refused by policy: {refusal}")))
+    }
+}
+
+#[async_trait::async_trait]
+impl Warmer for PolicyWarmer<'_> {
+    async fn artifact(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+        kind: gomodproxy_storage::ArtifactKind,
+    ) -> Result<Warmed, WarmError> {
+        self.check(module, Some(version.as_str()))?;
+        self.inner.artifact(module, version, kind).await
+    }
+
+    async fn list(&self, module: &ModulePath) -> Result<bytes::Bytes, WarmError> {
+        self.check(module, None)?;
+        let body = self.inner.list(module).await?;
+        let policy = self.policy.current();
+        let kept: String = String::from_utf8_lossy(&body)
+            .lines()
+            .filter(|v| {
+                v.trim().is_empty() || policy.check(module.as_str(), Some(v.trim())).is_ok()
+            })
+            .map(|v| format!("{v}\n"))
+            .collect();
+        Ok(bytes::Bytes::from(kept))
+    }
+
+    async fn latest(&self, module: &ModulePath) -> Result<bytes::Bytes, WarmError> {
+        self.check(module, None)?;
+        let body = self.inner.latest(module).await?;
+        #[derive(serde::Deserialize)]
+        struct Info {
+            #[serde(rename = "Version")]
+            version: String,
+        }
+        if let Ok(info) = serde_json::from_slice::<Info>(&body) {
+            self.check(module, Some(&info.version))?;
+        }
+        Ok(body)
+    }
+
+    async fn seal(&self, targets: &[WarmTarget]) -> Result<usize, WarmError> {
+        self.inner.seal(targets).await
+    }
+}
+
+/// The policy of `config` (for `prewarm` and `import`, which have no access layer).
+pub fn policy(config: &Config) -> anyhow::Result<Arc<Policy>> {
+    Ok(Arc::new(
+        Policy::new(&config.policy).map_err(|e| anyhow::anyhow!("policy: {e}"))?,
+    ))
+}
+
+/// [`Config::runtime_service_config`] with the module names the access rules restrict kept
+/// from checksum databases, as `serve` runs it (for `prewarm`, which has no access layer).
+pub fn service_config(config: &Config) -> anyhow::Result<gomodproxy_service::ServiceConfig> {
+    let mut service = config.runtime_service_config()?;
+    let rules = gomodproxy_access::AccessRules::new(&config.access, config.auth.enabled())
+        .map_err(|e| anyhow::anyhow!("access rules: {e}"))?;
+    service.private_names = Some(Arc::new(move |module: &str| rules.keeps_private(module)));
+    Ok(service)
+}
+
+/// The policy of `config` as `import` applies it.
+pub fn import_policy(config: &Config) -> anyhow::Result<gomodproxy_bundle::ImportPolicy> {
+    let policy = policy(config)?;
+    Ok(gomodproxy_bundle::ImportPolicy(Arc::new(
+        move |module: &ModulePath, version: &Version| {
+            policy.check(module, Some(version)).err().map(|r| r.reason)
+        },
+    )))
 }

@@ -101,9 +101,11 @@ pub async fn run(request: Request, config: Config) -> anyhow::Result<bool> {
     let items = items(&request, &config, &options)?;
     let progress = TerminalProgress::new();
     let started = Instant::now();
+    let policy = crate::access::policy(&config)?;
     let report = match &request.server {
         Some(url) => {
             let warmer = HttpWarmer::new(url, &config)?;
+            let warmer = crate::access::PolicyWarmer::new(&warmer, policy);
             prewarm(&warmer, &items, &options, &progress).await
         }
         None => {
@@ -114,11 +116,12 @@ pub async fn run(request: Request, config: Config) -> anyhow::Result<bool> {
                         "{e} (if a running server holds this store, prewarm through it with --server URL)"
                     )
                 })?;
-            let mut service_config = config.service_config();
+            let mut service_config = crate::access::service_config(&config)?;
             service_config.fetch_lock = crate::backend::fetch_lock(&config.coordination).await?;
             let service = ProxyService::new(store.storage.clone(), service_config)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-            prewarm(&service, &items, &options, &progress).await
+            let warmer = crate::access::PolicyWarmer::new(&service, policy);
+            prewarm(&warmer, &items, &options, &progress).await
         }
     };
     progress.finish();

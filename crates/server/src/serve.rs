@@ -44,7 +44,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     reload_on_sighup(access.clone(), tls.clone());
-    start_background_prewarm(&config, service, state.metrics());
+    start_background_prewarm(&config, service, access.policy().clone(), state.metrics());
 
     let workers = match config.workers {
         0 => std::thread::available_parallelism()
@@ -95,7 +95,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Runs the configured `prewarm.items` in the background, reporting in the logs and metrics.
-fn start_background_prewarm(config: &Config, service: ProxyService, metrics: Arc<Metrics>) {
+fn start_background_prewarm(
+    config: &Config,
+    service: ProxyService,
+    policy: Arc<gomodproxy_access::Policy>,
+    metrics: Arc<Metrics>,
+) {
     if config.prewarm.items.is_empty() {
         return;
     }
@@ -112,7 +117,8 @@ fn start_background_prewarm(config: &Config, service: ProxyService, metrics: Arc
         metrics.prewarm.set_running(true);
         tracing::info!(target: "gomodproxy::prewarm", items = items.len(), "background prewarm started");
         let started = std::time::Instant::now();
-        let report = prewarm(&service, &items, &options, &metrics.prewarm).await;
+        let warmer = crate::access::PolicyWarmer::new(&service, policy);
+        let report = prewarm(&warmer, &items, &options, &metrics.prewarm).await;
         metrics.prewarm.set_running(false);
         for (what, why) in &report.failures {
             tracing::warn!(target: "gomodproxy::prewarm", item = %what, error = %why, "prewarm failed");

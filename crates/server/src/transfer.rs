@@ -146,6 +146,7 @@ pub async fn import(source: &Path, config: Config) -> anyhow::Result<bool> {
         // store from a bundle.
         verify: config.sumdb.verify,
         private: config.private.globs().to_vec(),
+        policy: Some(crate::access::import_policy(&config)?),
     };
     let progress = Bar::new("import");
     let report = gomodproxy_bundle::import(storage.as_ref(), input, &options, &progress).await;
