@@ -375,15 +375,16 @@ fn tls_upstream_with_a_company_ca_a_bearer_token_and_a_connect_proxy() {
     let proxy_url = tunnel.url().replace("http://", "http://corp-user:corp-pw@");
 
     let base = |name: &str| {
-        ProxyConfig::new(&t.sub(&format!("{name}-storage")), &registry_url)
-            .set("FETCH__HTTPS_PROXY", proxy_url.as_str())
-            .set(
-                "FETCH__CREDENTIALS",
-                format!(
-                    r#"[{{"url": "{registry_url}", "token_file": "{}"}}]"#,
-                    auth.join("token").display()
-                ),
-            )
+        let mut cfg = ProxyConfig::new(&t.sub(&format!("{name}-storage")), &registry_url);
+        // The proxy from the environment, as a company machine sets it.
+        cfg.env.insert("HTTPS_PROXY".into(), proxy_url.clone());
+        cfg.set(
+            "FETCH__CREDENTIALS",
+            format!(
+                r#"[{{"url": "{registry_url}", "token_file": "{}"}}]"#,
+                auth.join("token").display()
+            ),
+        )
     };
 
     // Without the company CA: the error names the cause and the key.
@@ -446,7 +447,16 @@ fn tls_upstream_with_a_company_ca_a_bearer_token_and_a_connect_proxy() {
         &ca.server("redirector", "redirector"),
         &registry_url.replace("127.0.0.1", "localhost"),
     );
-    let redirected = ProxyConfig::new(&t.sub("redirected-storage"), &redirector.url())
+    // NO_PROXY: these hosts are reached directly, not through the tunnel.
+    let tunnelled = tunnel.targets().len();
+    let mut redirected = ProxyConfig::new(&t.sub("redirected-storage"), &redirector.url());
+    redirected
+        .env
+        .insert("HTTPS_PROXY".into(), proxy_url.clone());
+    redirected
+        .env
+        .insert("NO_PROXY".into(), "127.0.0.1,localhost".into());
+    let redirected = redirected
         .set("FETCH__CA_FILE", ca.ca_file().display().to_string())
         .set("FETCH__REDIRECT_HOSTS", "localhost")
         .set(
@@ -484,6 +494,11 @@ fn tls_upstream_with_a_company_ca_a_bearer_token_and_a_connect_proxy() {
         1,
         "the redirect target got credentials:\n{}",
         registry.logs()
+    );
+    assert_eq!(
+        tunnel.targets().len(),
+        tunnelled,
+        "NO_PROXY hosts went through the proxy"
     );
 }
 
