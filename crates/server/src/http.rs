@@ -360,7 +360,7 @@ async fn proxy(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
             let response = respond(&req, answer, kind, &state.mutable_cache_control);
             if let Some(caller) = &caller {
                 let bytes = match response.body().size() {
-                    BodySize::Sized(n) => n,
+                    BodySize::Sized(n) if req.method() != Method::HEAD => n,
                     _ => 0,
                 };
                 caller.audit(
