@@ -376,23 +376,33 @@ impl Authenticator {
         /// Beyond this many distinct credentials in flight, requests are not coalesced (the map
         /// stays bounded whatever a client sends).
         const MAX_IN_FLIGHT: usize = 4096;
-        let key = match authorization
+        let (user, password) = match authorization
             .filter(|_| self.enabled())
             .map(parse_authorization)
         {
-            Some(Ok(PresentedCredentials::Basic { user, password })) => {
-                Some(self.cache.key(&user, password.expose()))
-            }
-            _ => None,
+            Some(Ok(PresentedCredentials::Basic { user, password })) => (user, password),
+            _ => return self.authenticate_now(authorization, client).await,
         };
-        let gate = key.and_then(|key| {
+        // The common case first, without the gate: a remembered verification for an address
+        // that is not limited.
+        let now = self.clock.now();
+        if self.limiter.check(client, now).is_ok()
+            && let Some(identity) =
+                self.cache
+                    .get(&user, password.expose(), self.loaded.load().generation, now)
+        {
+            return Authentication::Authenticated(identity);
+        }
+        let key = self.cache.key(&user, password.expose());
+        let gate = {
             let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             if map.len() >= MAX_IN_FLIGHT && !map.contains_key(&key) {
-                return None;
+                None
+            } else {
+                Some(map.entry(key).or_default().clone())
             }
-            Some((key, map.entry(key).or_default().clone()))
-        });
-        let Some((key, gate)) = gate else {
+        };
+        let Some(gate) = gate else {
             return self.authenticate_now(authorization, client).await;
         };
         let outcome = {

@@ -115,6 +115,9 @@ impl AccessLayer {
     }
 }
 
+/// The request as the guard parsed it; in the request's extensions for the handler.
+pub struct Parsed(pub ProxyRequest);
+
 /// Who made a request that the guard admitted; in the request's extensions.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -207,15 +210,20 @@ impl Target {
         }
     }
 
-    fn of_path(raw: &str) -> Target {
+    /// Classifies a raw request path; the parsed request, if it parses, is returned too so
+    /// that the handler does not parse it again.
+    fn of_path(raw: &str) -> (Target, Option<ProxyRequest>) {
         let raw = raw.strip_prefix('/').unwrap_or(raw);
         match ProxyRequest::parse(raw) {
-            Ok(request) => Target::of(&request),
-            Err(_) => Target {
-                module: None,
-                version: None,
-                kind: ArtifactKind::Sumdb,
-            },
+            Ok(request) => (Target::of(&request), Some(request)),
+            Err(_) => (
+                Target {
+                    module: None,
+                    version: None,
+                    kind: ArtifactKind::Sumdb,
+                },
+                None,
+            ),
         }
     }
 }
@@ -236,10 +244,11 @@ pub async fn guard(
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let metrics = path == "/metrics";
-    let target = if metrics {
-        None
+    let (target, parsed) = if metrics {
+        (None, None)
     } else {
-        Some(Target::of_path(req.uri().path()))
+        let (target, parsed) = Target::of_path(req.uri().path());
+        (Some(target), parsed)
     };
     let client = req.peer_addr().map(|a| a.ip());
     // A value that is not visible ASCII cannot be valid credentials: authenticate it as the
@@ -265,7 +274,12 @@ pub async fn guard(
     };
     let error = match decision {
         Decision::Allow => {
-            req.extensions_mut().insert(Caller { who, client });
+            let mut extensions = req.extensions_mut();
+            extensions.insert(Caller { who, client });
+            if let Some(parsed) = parsed {
+                extensions.insert(Parsed(parsed));
+            }
+            drop(extensions);
             return Ok(next.call(req).await?.map_into_left_body());
         }
         Decision::Unauthorized { reason } => ProxyError::Unauthorized {

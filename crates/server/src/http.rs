@@ -31,7 +31,7 @@ use gomod::sumdb::SumdbPath;
 use gomodproxy_access::{AuditDecision, Refusal};
 use gomodproxy_service::{Answer, Body, ProxyService, ServiceError, VersionQuery};
 
-use crate::access::{AccessLayer, Caller, Target};
+use crate::access::{AccessLayer, Caller, Parsed, Target};
 use crate::backend::Store;
 use crate::metrics::{Metrics, route_of};
 
@@ -350,9 +350,15 @@ async fn proxy(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
     check_method(&req)?;
     // The raw path, still percent-encoded: `gomod` decodes and bounds it, so that `%2F`, `%00`,
     // `..` and overlong input are judged on what the client actually sent.
-    let raw = req.uri().path();
-    let raw = raw.strip_prefix('/').unwrap_or(raw);
-    let request = ProxyRequest::parse(raw)?;
+    // The guard parsed it already (from the same raw path).
+    let parsed = req.extensions_mut().remove::<Parsed>();
+    let request = match parsed {
+        Some(Parsed(request)) => request,
+        None => {
+            let raw = req.uri().path();
+            ProxyRequest::parse(raw.strip_prefix('/').unwrap_or(raw))?
+        }
+    };
     let target = Target::of(&request);
     let caller = req.extensions().get::<Caller>().cloned();
     match answer(&state, request).await {
