@@ -12,7 +12,9 @@ What it does (everything on 127.0.0.1):
      a third, `audited`, is `secure` with the audit log on (INFO lines to /dev/null);
   4. primes the `.info`, then runs wrk (keep-alive connections, as the go command uses) against
      each, interleaved over --rounds rounds: median req/s and p99, ratios to `plain`;
-  5. measures new TLS handshakes per second and resumed ones (openssl s_time -new / -reuse).
+  5. measures full TLS handshakes per second and resumed ones (openssl s_time -new / -reuse),
+     for TLS 1.2 (session IDs) and TLS 1.3 (tickets; s_time's TLS 1.3 resumption still does a
+     key exchange, so it gains little).
 
 Needs: cargo, wrk, openssl, htpasswd (apache2-utils).
 Usage: python3 tests/bench/access.py [--duration 10] [--connections 64] [--rounds 3]
@@ -73,9 +75,9 @@ def wrk(url, duration, connections, headers=()):
     }
 
 
-def s_time(port, ca, mode, seconds):
+def s_time(port, ca, mode, version, seconds):
     out = subprocess.run(
-        ["openssl", "s_time", "-connect", "127.0.0.1:%d" % port, "-CAfile", ca, mode,
+        ["openssl", "s_time", "-connect", "127.0.0.1:%d" % port, "-CAfile", ca, mode, version,
          "-time", str(seconds)],
         capture_output=True, text=True, timeout=seconds + 30).stdout
     m = re.search(r"(\d+) connections in (\d+) real seconds", out)
@@ -162,10 +164,12 @@ def main():
         cost = 1 - median([r["rps"] for r in results["TLS + auth"]]) / plain
         print("  TLS + basic auth costs %.0f%% of plain throughput (goal: < 25%%)" % (cost * 100))
 
-        new = s_time(ports["secure"], ca, "-new", args.duration)
-        reused = s_time(ports["secure"], ca, "-reuse", args.duration)
-        print("\nTLS handshakes/s (openssl s_time, one client): new %.0f, resumed %.0f (x%.1f)" %
-              (new, reused, reused / max(new, 1)))
+        print("\nTLS handshakes/s (openssl s_time, one client, a new connection each):")
+        for version in ["-tls1_2", "-tls1_3"]:
+            new = s_time(ports["secure"], ca, "-new", version, args.duration)
+            reused = s_time(ports["secure"], ca, "-reuse", version, args.duration)
+            print("  %s: full %.0f, resumed %.0f (x%.1f)" %
+                  (version[1:], new, reused, reused / max(new, 1)))
         for name, p in procs:
             print("  RSS %-8s %6d KiB" % (name, rss_kib(p.pid)))
     finally:

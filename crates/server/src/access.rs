@@ -274,12 +274,13 @@ pub async fn guard(
     };
     let error = match decision {
         Decision::Allow => {
-            let mut extensions = req.extensions_mut();
-            extensions.insert(Caller { who, client });
-            if let Some(parsed) = parsed {
-                extensions.insert(Parsed(parsed));
+            {
+                let mut extensions = req.extensions_mut();
+                extensions.insert(Caller { who, client });
+                if let Some(parsed) = parsed {
+                    extensions.insert(Parsed(parsed));
+                }
             }
-            drop(extensions);
             return Ok(next.call(req).await?.map_into_left_body());
         }
         Decision::Unauthorized { reason } => ProxyError::Unauthorized {
