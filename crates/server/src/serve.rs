@@ -23,7 +23,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         anyhow::anyhow!("invalid `upstream` {:?}: {e}", config.upstream.to_string())
     })?;
     let state = AppState::new(service.clone(), config.list_ttl).with_store(store);
-    start_background_prewarm(&config, service, state.metrics());
+    start_background_prewarm(&config, service.clone(), state.metrics());
+    crate::prewarm::start_refresh_schedule(&config, service, state.metrics());
 
     let workers = match config.workers {
         0 => std::thread::available_parallelism()
@@ -65,7 +66,13 @@ fn start_background_prewarm(config: &Config, service: ProxyService, metrics: Arc
         return;
     }
     let request = crate::prewarm::Request::default();
-    let options = crate::prewarm::options(&request, config);
+    let options = match crate::prewarm::options(&request, config) {
+        Ok(options) => options,
+        Err(e) => {
+            tracing::error!(target: "gomodproxy::prewarm", error = %format!("{e:#}"), "prewarm not started");
+            return;
+        }
+    };
     let items = match crate::prewarm::items(&request, config, &options) {
         Ok(items) => items,
         Err(e) => {

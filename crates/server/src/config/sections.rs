@@ -1,6 +1,7 @@
 //! The sections of the configuration (`[storage]`, `[fetch]`, …) and its keyword values.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use gomodproxy_service::{ServiceConfig, SumdbSpec};
@@ -188,6 +189,14 @@ pub struct PrewarmConfig {
     /// First retry delay; doubles each time.
     #[serde(with = "humantime_serde")]
     pub retry_backoff: Duration,
+    /// Go command `latest` notes (`$GOPATH/pkg/sumdb/<name>/latest`) of machines that will
+    /// use the proxy: every seal proves them against the sealed tree, as
+    /// `prewarm --sumdb-known-tree` does. From the environment: comma-separated.
+    pub sumdb_known_trees: Vec<PathBuf>,
+    /// How often `serve` refreshes the stored modules (`prewarm --refresh` in the background:
+    /// new releases fetched, then a seal); 0 turns it off.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
 }
 
 impl Default for PrewarmConfig {
@@ -198,6 +207,8 @@ impl Default for PrewarmConfig {
             concurrency: p.concurrency,
             retries: p.retries,
             retry_backoff: p.retry_backoff,
+            sumdb_known_trees: Vec::new(),
+            refresh_interval: Duration::ZERO,
         }
     }
 }

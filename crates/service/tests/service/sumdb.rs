@@ -451,7 +451,7 @@ async fn offline_serves_what_was_verified_and_nothing_else() {
     let storage = Arc::new(InMemory::new());
     let online = service(&storage, verifying_config(&up, &log));
     online.zip(&module(M), &version(V)).await.unwrap();
-    let sealed = online.seal_sumdb().await.unwrap();
+    let sealed = online.seal_sumdb(&[]).await.unwrap().records;
     assert_eq!(sealed, 1);
 
     let offline = ProxyService::new(
