@@ -3,6 +3,7 @@
 
 mod support;
 
+mod chain;
 mod filter;
 mod gomodcache;
 mod offline;

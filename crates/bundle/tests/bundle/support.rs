@@ -68,7 +68,7 @@ pub struct Published {
 }
 
 impl Published {
-    fn new(module: &'static str, version: &'static str, body: &str) -> Published {
+    pub fn new(module: &'static str, version: &'static str, body: &str) -> Published {
         let go_mod = format!("module {module}\n\ngo 1.21\n");
         let zip = make_zip(
             module,
