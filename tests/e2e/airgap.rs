@@ -201,7 +201,7 @@ fn toolchain_module(go_version: &str, goos: &str, goarch: &str) -> ModuleVersion
 }
 
 /// Writes one module version in GOPROXY layout under `root`.
-fn write_module(root: &Path, mv: &ModuleVersion) {
+pub(crate) fn write_module(root: &Path, mv: &ModuleVersion) {
     let dir = root.join(fixtures::escape(&mv.module)).join("@v");
     std::fs::create_dir_all(&dir).unwrap();
     // Not `with_extension`: versions contain dots.

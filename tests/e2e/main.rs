@@ -5,6 +5,7 @@
 //! The `go` command must be on PATH: without it these tests fail rather than skip.
 
 mod airgap;
+mod airgap_chain;
 mod backends;
 mod bad_input;
 mod common;
