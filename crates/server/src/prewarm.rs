@@ -230,6 +230,10 @@ pub fn start_refresh_schedule(
     if interval.is_zero() {
         return;
     }
+    if config.mode == crate::config::Mode::Offline {
+        tracing::warn!(target: "gomodproxy::prewarm", "prewarm.refresh_interval is set, but an offline proxy has no upstream to refresh from: no scheduled refresh");
+        return;
+    }
     let options = match options(&Request::default(), config) {
         Ok(o) => o,
         Err(e) => {
