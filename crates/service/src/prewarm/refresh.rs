@@ -100,3 +100,120 @@ pub(super) async fn refresh_new_module(
         zip: true,
     }])
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::prewarm::warmer::{WarmError, Warmed};
+    use crate::{KnownTree, SealReport};
+
+    /// An upstream of one module: its list, and the go.mod of each version.
+    struct Upstream {
+        list: &'static str,
+        go_mods: BTreeMap<&'static str, &'static str>,
+    }
+
+    #[async_trait]
+    impl Warmer for Upstream {
+        async fn artifact(
+            &self,
+            _module: &ModulePath,
+            version: &Version,
+            kind: ArtifactKind,
+        ) -> Result<Warmed, WarmError> {
+            assert_eq!(
+                kind,
+                ArtifactKind::Mod,
+                "a refresh plans with go.mod files only"
+            );
+            let body = self
+                .go_mods
+                .get(version.as_str())
+                .map(|b| Bytes::from_static(b.as_bytes()));
+            Ok(Warmed {
+                size: 0,
+                fetched: true,
+                body: Some(body.unwrap_or_else(|| Bytes::from_static(b"module example.com/m\n"))),
+            })
+        }
+        async fn list(&self, _module: &ModulePath) -> Result<Bytes, WarmError> {
+            panic!("a refresh must not read a cached list")
+        }
+        async fn latest(&self, _module: &ModulePath) -> Result<Bytes, WarmError> {
+            panic!("a refresh must not read a cached @latest")
+        }
+        async fn fresh_list(&self, _module: &ModulePath) -> Result<Bytes, WarmError> {
+            Ok(Bytes::from_static(self.list.as_bytes()))
+        }
+        async fn fresh_latest(&self, _module: &ModulePath) -> Result<Bytes, WarmError> {
+            Err(WarmError::NotFound("no @latest".into()))
+        }
+        async fn stored_modules(&self) -> Result<Vec<StoredModule>, WarmError> {
+            Ok(Vec::new())
+        }
+        async fn seal(&self, _: &[Target], _: &[KnownTree]) -> Result<SealReport, WarmError> {
+            Ok(SealReport::default())
+        }
+    }
+
+    fn stored(versions: &[&str], zips: bool) -> StoredModule {
+        StoredModule {
+            module: ModulePath::parse("example.com/m").unwrap(),
+            versions: versions
+                .iter()
+                .map(|v| Version::parse(v).unwrap())
+                .collect(),
+            zips,
+        }
+    }
+
+    async fn new_versions(up: &Upstream, have: &StoredModule) -> Vec<(String, bool)> {
+        refresh_module(up, have)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.version.as_str().to_string(), t.zip))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn new_releases_only_without_retracted_ones_and_zips_where_zips_are_stored() {
+        let up = Upstream {
+            list: "v1.0.0\nv1.1.0\nv1.2.0\nv1.3.0-rc.1\nv1.3.0\nv1.4.0\nv0.9.0\n",
+            go_mods: BTreeMap::from([(
+                "v1.4.0",
+                "module example.com/m\n\nretract v1.3.0 // broken\n",
+            )]),
+        };
+        // Newer than every stored version; not older ones the store lacks; not a prerelease;
+        // not what the newest go.mod retracts.
+        assert_eq!(
+            new_versions(&up, &stored(&["v1.1.0"], true)).await,
+            [("v1.2.0".to_string(), true), ("v1.4.0".to_string(), true)]
+        );
+        // Stored for the module graph only: the new go.mod files only.
+        assert_eq!(
+            new_versions(&up, &stored(&["v1.2.0"], false)).await,
+            [("v1.4.0".to_string(), false)]
+        );
+        // Following prereleases: the newest stored is one.
+        assert_eq!(
+            new_versions(&up, &stored(&["v1.3.0-rc.0"], true)).await,
+            [
+                ("v1.3.0-rc.1".to_string(), true),
+                ("v1.4.0".to_string(), true)
+            ]
+        );
+        // Up to date: nothing.
+        assert!(
+            new_versions(&up, &stored(&["v1.4.0"], true))
+                .await
+                .is_empty()
+        );
+    }
+}
