@@ -1,10 +1,10 @@
 //! An air gap that lasts: generations of incremental bundles (`export --since`) while the
 //! harness's checksum database grows between them, one client GOPATH kept across all of them
 //! (it remembers the previous generation's tree, which the next proxy must prove), and a
-//! machine joining with a tree of its own (`prewarm --sumdb-known-tree`); the last generation
-//! is fetched by `prewarm --refresh`. Also: a narrower partial tile cut from a stored wider one
-//! is the database's own, a chain with a gap is refused naming the missing bundle, and a known
-//! tree signed by another key is refused.
+//! machine joining with a tree of its own (`prewarm --sumdb-known-tree`) and one that skips a
+//! generation; the last generation is fetched by `prewarm --refresh`. Also: a narrower partial
+//! tile cut from a stored wider one is the database's own, a chain with a gap is refused naming
+//! the missing bundle, and a known tree signed by another key is refused.
 
 use std::path::{Path, PathBuf};
 
@@ -113,6 +113,18 @@ fn generations_of_incremental_bundles_keep_every_client_verifying_offline() {
     get_and_run(&client, &app, 1);
     let n1 = remembered(&client);
     assert_eq!(n1, db.tree().n);
+    // A machine that will skip generation 2: it remembers generation 1's tree.
+    let skipper_app = main_module(&t.sub("skipper-work"));
+    let skipper_dir = t.sub("skipper");
+    let skipper_sumdb = Go::new(&skipper_dir, "off")
+        .gopath()
+        .join(format!("pkg/sumdb/{DB}"));
+    std::fs::create_dir_all(&skipper_sumdb).unwrap();
+    std::fs::copy(
+        client.gopath().join(format!("pkg/sumdb/{DB}/latest")),
+        skipper_sumdb.join("latest"),
+    )
+    .unwrap();
 
     // A narrower partial tile, cut from the proxy's wider one, is the database's own.
     let k = (n1 - 1) >> 8;
@@ -254,4 +266,11 @@ fn generations_of_incremental_bundles_keep_every_client_verifying_offline() {
         .env("GOCACHE", gocache.to_str().unwrap());
     get_and_run(&joiner, &joiner_app, 3);
     assert_eq!(remembered(&joiner), n3);
+    // Every recorded tree is proven at every seal: skipping a bundle is harmless.
+    let skipper = Go::new(&skipper_dir, &proxy.url())
+        .env("GOSUMDB", &vkey)
+        .env("GOCACHE", gocache.to_str().unwrap());
+    assert_eq!(remembered(&skipper), n1);
+    get_and_run(&skipper, &skipper_app, 3);
+    assert_eq!(remembered(&skipper), n3);
 }
