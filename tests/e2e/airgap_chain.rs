@@ -4,7 +4,8 @@
 //! machine joining with a tree of its own (`prewarm --sumdb-known-tree`) and one that skips a
 //! generation; the last generation is fetched by `prewarm --refresh`. Also: a narrower partial
 //! tile cut from a stored wider one is the database's own, a chain with a gap is refused naming
-//! the missing bundle, and a known tree signed by another key is refused.
+//! the missing bundle, and a known tree signed by another key is refused. And `serve` with
+//! `prewarm.refresh_interval` fetches a new release on its own.
 
 use std::path::{Path, PathBuf};
 
@@ -273,4 +274,37 @@ fn generations_of_incremental_bundles_keep_every_client_verifying_offline() {
     assert_eq!(remembered(&skipper), n1);
     get_and_run(&skipper, &skipper_app, 3);
     assert_eq!(remembered(&skipper), n3);
+}
+
+#[test]
+fn serve_refreshes_the_stored_modules_on_its_schedule() {
+    let t = TestDir::new("airgap-schedule");
+    let upstream = t.sub("upstream");
+    let db = SumdbServer::start("sumdb.schedule.test", &[publish(&upstream, 1)], 100);
+    let up = Upstream::start(&upstream);
+    let cfg = ProxyConfig::new(&t.sub("store"), &up.url()).with_sumdb(&db);
+    cfg.run(&["prewarm", &format!("{MODULE}@v1.1.0")])
+        .assert_success();
+    // A new release upstream, and in the log.
+    db.append(&[publish(&upstream, 2)], 50);
+    let zip = format!("/{MODULE}/@v/v1.2.0.zip");
+    let proxy = cfg
+        .set("PREWARM__REFRESH_INTERVAL", "1s")
+        .start(&t.sub("logs"));
+    gomodproxy_tests::util::wait_for(
+        "a scheduled refresh",
+        std::time::Duration::from_secs(30),
+        || {
+            let logs = proxy.logs();
+            logs.lines()
+                .any(|l| l.contains("scheduled refresh finished"))
+                .then_some(logs)
+        },
+    );
+    assert_eq!(up.hits(&zip), 1, "the new release was fetched once");
+    // It is stored: served without asking upstream.
+    let before = up.total_hits();
+    let got = proxy.get(&zip);
+    assert_eq!(got.status, 200);
+    assert_eq!(up.total_hits(), before);
 }
