@@ -9,5 +9,6 @@ mod gomodcache;
 mod offline;
 mod roundtrip;
 mod tamper;
+mod trees;
 mod unproven;
 mod verify;
