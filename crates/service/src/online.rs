@@ -189,6 +189,13 @@ fn go_mod_agrees(version: &Version, mod_h1: &str, zip_h1: &str) -> bool {
     mod_h1 == zip_h1 || version.is_incompatible()
 }
 
+fn spool_write_error(e: std::io::Error) -> FetchError {
+    FetchError::Local(format!(
+        "cannot write the spool file ({})",
+        crate::io_words(&e)
+    ))
+}
+
 /// The `/go.mod` hash implied by this version's stored zip, if the zip is stored: read back
 /// from the store and checked (rare: the go command fetches a `.mod` before its zip).
 async fn stored_zip_go_mod_h1(
@@ -215,21 +222,11 @@ async fn stored_zip_go_mod_h1(
         })?;
         tokio::io::AsyncWriteExt::write_all(&mut spool, &chunk)
             .await
-            .map_err(|e| {
-                FetchError::Local(format!(
-                    "cannot write the spool file ({})",
-                    crate::io_words(&e)
-                ))
-            })?;
+            .map_err(spool_write_error)?;
     }
     tokio::io::AsyncWriteExt::flush(&mut spool)
         .await
-        .map_err(|e| {
-            FetchError::Local(format!(
-                "cannot write the spool file ({})",
-                crate::io_words(&e)
-            ))
-        })?;
+        .map_err(spool_write_error)?;
     let file = spool.into_std().await;
     let (_, checked) = check_spooled_zip(inner, file, module, version).await?;
     match checked {

@@ -52,6 +52,7 @@ mod print_table;
 
 use build::parse_file;
 pub use gover::{compare_go_versions, is_valid_go_version};
+pub use lex::quote;
 
 /// The Go version the go command assumes for a go.mod without a `go` directive
 /// (`gover.DefaultGoModVersion`).
@@ -424,6 +425,24 @@ mod tests {
     use super::build::*;
     use super::gover::*;
     use super::*;
+
+    /// `strconv.Quote` of Go 1.26 on the same strings (printed by a Go program).
+    #[test]
+    fn quote_is_go_strconv_quote() {
+        for (raw, go) in [
+            ("v1.0.0", r#""v1.0.0""#),
+            ("a\"b\\c", r#""a\"b\\c""#),
+            ("tab\there\n", r#""tab\there\n""#),
+            ("\x7f\x01", r#""\x7f\x01""#),
+            ("é日本", r#""é日本""#),
+            ("nb\u{a0}sp", r#""nb\u00a0sp""#),
+            ("zw\u{200b}sp", r#""zw\u200bsp""#),
+            ("\u{e0001}tag", r#""\U000e0001tag""#),
+            ("😀", r#""😀""#),
+        ] {
+            assert_eq!(quote(raw), go, "{raw:?}");
+        }
+    }
 
     #[test]
     fn module_go_mod_must_declare_a_path_of_the_same_major() {
