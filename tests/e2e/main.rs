@@ -6,6 +6,7 @@
 
 mod access;
 mod airgap;
+mod airgap_chain;
 mod backends;
 mod bad_input;
 mod common;

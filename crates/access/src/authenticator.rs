@@ -26,7 +26,7 @@ use crate::credentials::{
 };
 use crate::header::{HeaderError, PresentedCredentials, Secret, parse_authorization};
 use crate::ratelimit::FailureLimiter;
-use crate::watch::{ChangeTracker, Watcher};
+use gomodproxy_file_watch::{ChangeTracker, Watcher};
 
 /// Who a request comes from, as far as its credentials say.
 #[derive(Debug, Clone, PartialEq, Eq)]

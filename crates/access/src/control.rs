@@ -12,7 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{AccessConfig, AuthConfig};
 use crate::credentials::CredentialSummary;
 use crate::rules::{AccessRules, Decision};
-use crate::watch::Watcher;
+use gomodproxy_file_watch::Watcher;
 
 /// Authentication and access rules for the HTTP layer.
 #[derive(Debug)]

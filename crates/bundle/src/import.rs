@@ -90,6 +90,9 @@ pub struct ImportReport {
     pub skipped_examples: Vec<Problem>,
     /// How long it took.
     pub elapsed: std::time::Duration,
+    /// Whether this run recorded the bundle as imported (a bundle that follows it may be
+    /// imported next); false when it was recorded before, or objects were refused.
+    pub recorded: bool,
 }
 
 impl ImportReport {
@@ -140,7 +143,8 @@ pub async fn import(
             importer.item(item?).await?;
         }
         importer.finish_sumdb().await?;
-        importer.flush_pending().await
+        importer.flush_pending().await?;
+        importer.record_bundle().await
     }
     .await;
     // Stop the reader (if the import failed early) and wait for it.
@@ -204,6 +208,7 @@ impl Importer<'_> {
     async fn item(&mut self, item: Item) -> Result<(), BundleError> {
         match item {
             Item::Manifest(m) => {
+                self.check_chain(&m).await?;
                 self.progress
                     .phase("importing", Some(m.objects), Some(m.bytes));
                 self.report.manifest = Some(m);
@@ -254,13 +259,16 @@ impl Importer<'_> {
             self.progress.phase(&format!("checking {db}"), None, None);
             let mut verdicts =
                 check_db(self.storage, &staging, &db, self.options.sumdbs.get(&db)).await?;
-            // Tiles, then records, then the tree head: a reader never sees a head whose
-            // proofs are not stored yet.
+            // Tiles, then records and recorded trees, then the tree head: a reader never sees
+            // a head whose proofs are not stored yet.
             verdicts.sort_by_key(|(p, _)| match p {
                 SumdbPath::Tile(_) => 0,
-                SumdbPath::Lookup { .. } => 1,
+                SumdbPath::Lookup { .. } | SumdbPath::Tree(_) => 1,
                 _ => 2,
             });
+            let latest_accepted = verdicts
+                .iter()
+                .any(|(p, d)| *p == SumdbPath::Latest && !matches!(d, Decision::Refused(_)));
             for (p, verdict) in verdicts {
                 let key = Key::Sumdb {
                     db: db.clone(),
@@ -287,6 +295,20 @@ impl Importer<'_> {
                 let size = staging.sizes.get(&path).copied().unwrap_or(0);
                 self.progress.step(&path, size);
                 self.record(path, outcome);
+            }
+            if latest_accepted {
+                // The imported tree head is one the offline proxy hands to clients: recorded,
+                // so that the next bundle must prove it.
+                let note = staging.read(&db, &SumdbPath::Latest).await?;
+                if let Ok(tree) = gomod::sumdb::tlog::Tree::parse(&String::from_utf8_lossy(&note)) {
+                    let key = Key::Sumdb {
+                        db: db.clone(),
+                        path: SumdbPath::Tree(tree.n),
+                    };
+                    if self.storage.exists(&key).await?.is_none() {
+                        self.storage.put_bytes(&key, note).await?;
+                    }
+                }
             }
         }
         if had_dbs {
@@ -404,6 +426,45 @@ impl Importer<'_> {
             (_, Body::Bytes(_)) => {
                 self.skip(path, "not an object this version imports".to_string());
             }
+        }
+        Ok(())
+    }
+
+    /// An incremental bundle needs the bundle it follows imported first.
+    async fn check_chain(&self, manifest: &Manifest) -> Result<(), BundleError> {
+        let Some(follows) = &manifest.follows else {
+            return Ok(());
+        };
+        let recorded = match Key::bundle(&follows.id) {
+            Some(key) => self.storage.exists(&key).await?.is_some(),
+            None => false,
+        };
+        if recorded {
+            return Ok(());
+        }
+        Err(BundleError::BrokenChain {
+            bundle: manifest.describe(),
+            follows: follows.describe(),
+            name: follows.name.clone(),
+        })
+    }
+
+    /// Records a bundle applied without a refusal, for the bundle that follows it.
+    async fn record_bundle(&mut self) -> Result<(), BundleError> {
+        let Some(manifest) = &self.report.manifest else {
+            return Ok(());
+        };
+        let Some(key) = Key::bundle(&manifest.id) else {
+            return Ok(());
+        };
+        if !self.report.ok() {
+            return Ok(());
+        }
+        let body = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| BundleError::Internal(format!("bundle record: {e}")))?;
+        if self.storage.exists(&key).await?.is_none() {
+            self.storage.put_bytes(&key, Bytes::from(body)).await?;
+            self.report.recorded = true;
         }
         Ok(())
     }

@@ -34,7 +34,8 @@ use gomodproxy_access::{
     Policy, Refusal,
 };
 use gomodproxy_service::PrivateNames;
-use gomodproxy_service::prewarm::{Target as WarmTarget, WarmError, Warmed, Warmer};
+use gomodproxy_service::prewarm::{StoredModule, Target as WarmTarget, WarmError, Warmed, Warmer};
+use gomodproxy_service::{KnownTree, SealReport};
 
 use crate::config::Config;
 use crate::http::{AppState, ProxyError};
@@ -327,6 +328,32 @@ impl<'a> PolicyWarmer<'a> {
     }
 }
 
+impl PolicyWarmer<'_> {
+    fn filter_list(&self, module: &ModulePath, body: bytes::Bytes) -> bytes::Bytes {
+        let policy = self.policy.current();
+        let kept: String = String::from_utf8_lossy(&body)
+            .lines()
+            .filter(|v| {
+                v.trim().is_empty() || policy.check(module.as_str(), Some(v.trim())).is_ok()
+            })
+            .map(|v| format!("{v}\n"))
+            .collect();
+        bytes::Bytes::from(kept)
+    }
+
+    fn check_resolved(&self, module: &ModulePath, body: &[u8]) -> Result<(), WarmError> {
+        #[derive(serde::Deserialize)]
+        struct Info {
+            #[serde(rename = "Version")]
+            version: String,
+        }
+        match serde_json::from_slice::<Info>(body) {
+            Ok(info) => self.check(module, Some(&info.version)),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Warmer for PolicyWarmer<'_> {
     async fn artifact(
@@ -341,34 +368,38 @@ impl Warmer for PolicyWarmer<'_> {
 
     async fn list(&self, module: &ModulePath) -> Result<bytes::Bytes, WarmError> {
         self.check(module, None)?;
-        let body = self.inner.list(module).await?;
-        let policy = self.policy.current();
-        let kept: String = String::from_utf8_lossy(&body)
-            .lines()
-            .filter(|v| {
-                v.trim().is_empty() || policy.check(module.as_str(), Some(v.trim())).is_ok()
-            })
-            .map(|v| format!("{v}\n"))
-            .collect();
-        Ok(bytes::Bytes::from(kept))
+        Ok(self.filter_list(module, self.inner.list(module).await?))
     }
 
     async fn latest(&self, module: &ModulePath) -> Result<bytes::Bytes, WarmError> {
         self.check(module, None)?;
         let body = self.inner.latest(module).await?;
-        #[derive(serde::Deserialize)]
-        struct Info {
-            #[serde(rename = "Version")]
-            version: String,
-        }
-        if let Ok(info) = serde_json::from_slice::<Info>(&body) {
-            self.check(module, Some(&info.version))?;
-        }
+        self.check_resolved(module, &body)?;
         Ok(body)
     }
 
-    async fn seal(&self, targets: &[WarmTarget]) -> Result<usize, WarmError> {
-        self.inner.seal(targets).await
+    async fn fresh_list(&self, module: &ModulePath) -> Result<bytes::Bytes, WarmError> {
+        self.check(module, None)?;
+        Ok(self.filter_list(module, self.inner.fresh_list(module).await?))
+    }
+
+    async fn fresh_latest(&self, module: &ModulePath) -> Result<bytes::Bytes, WarmError> {
+        self.check(module, None)?;
+        let body = self.inner.fresh_latest(module).await?;
+        self.check_resolved(module, &body)?;
+        Ok(body)
+    }
+
+    async fn stored_modules(&self) -> Result<Vec<StoredModule>, WarmError> {
+        self.inner.stored_modules().await
+    }
+
+    async fn seal(
+        &self,
+        targets: &[WarmTarget],
+        known: &[KnownTree],
+    ) -> Result<SealReport, WarmError> {
+        self.inner.seal(targets, known).await
     }
 }
 

@@ -44,7 +44,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     reload_on_sighup(access.clone(), tls.clone());
-    start_background_prewarm(&config, service, access.policy().clone(), state.metrics());
+    start_background_prewarm(
+        &config,
+        service.clone(),
+        access.policy().clone(),
+        state.metrics(),
+    );
+    crate::prewarm::start_refresh_schedule(
+        &config,
+        service,
+        access.policy().clone(),
+        state.metrics(),
+    );
 
     let workers = match config.workers {
         0 => std::thread::available_parallelism()
@@ -105,7 +116,13 @@ fn start_background_prewarm(
         return;
     }
     let request = crate::prewarm::Request::default();
-    let options = crate::prewarm::options(&request, config);
+    let options = match crate::prewarm::options(&request, config) {
+        Ok(options) => options,
+        Err(e) => {
+            tracing::error!(target: "gomodproxy::prewarm", error = %format!("{e:#}"), "prewarm not started");
+            return;
+        }
+    };
     let items = match crate::prewarm::items(&request, config, &options) {
         Ok(items) => items,
         Err(e) => {

@@ -237,6 +237,14 @@ pub struct PrewarmConfig {
     /// First retry delay; doubles each time.
     #[serde(with = "humantime_serde")]
     pub retry_backoff: Duration,
+    /// Go command `latest` notes (`$GOPATH/pkg/sumdb/<name>/latest`) of machines that will
+    /// use the proxy: every seal proves them against the sealed tree, as
+    /// `prewarm --sumdb-known-tree` does. From the environment: comma-separated.
+    pub sumdb_known_trees: Vec<PathBuf>,
+    /// How often `serve` refreshes the stored modules (`prewarm --refresh` in the background:
+    /// new releases fetched, then a seal); 0 turns it off.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
 }
 
 impl Default for PrewarmConfig {
@@ -247,6 +255,8 @@ impl Default for PrewarmConfig {
             concurrency: p.concurrency,
             retries: p.retries,
             retry_backoff: p.retry_backoff,
+            sumdb_known_trees: Vec::new(),
+            refresh_interval: Duration::ZERO,
         }
     }
 }

@@ -99,6 +99,11 @@ pub(crate) async fn serve(
     };
     let (body, immutable) = match path {
         SumdbPath::Supported => (Bytes::new(), false),
+        SumdbPath::Tree(_) => {
+            return Err(ServiceError::NotFound(format!(
+                "sumdb/{name}/{path}: the proxy's record of a tree head is not a checksum-database endpoint"
+            )));
+        }
         SumdbPath::Latest => {
             let t = if db.source.is_some() {
                 db.tree_at_least(inner, 0, false).await?
