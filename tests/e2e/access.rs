@@ -160,6 +160,7 @@ fn go_over_tls_with_netrc_goauth_rules_policy_audit_and_reloads() {
             ),
         )
         .set("POLICY__FILE", files.policy.display().to_string())
+        .set("POLICY__WATCH_INTERVAL", "100ms")
         .set("LOG__LEVEL", "info,gomodproxy=debug,gomodproxy::audit=info")
         .start(&t.sub("logs"));
     let url = proxy.https_url();
@@ -345,6 +346,14 @@ fn go_over_tls_with_netrc_goauth_rules_policy_audit_and_reloads() {
         served_cn(&ca_file, &url) == "CN=gomodproxy-second"
     });
     download(&anonymous, &cwd, "example.com/dep", "v1.0.0").assert_success();
+
+    // The policy changes while serving: the version it no longer denies is served.
+    tls::write_atomically(&files.policy, "");
+    let released = format!("{url}/{PUBLIC}/@v/v1.2.0.info");
+    wait_for("the policy reload", || {
+        curl(&ca_file, &released, &[]).status == 200
+    });
+    download(&anonymous, &cwd, PUBLIC, "v1.2.0").assert_success();
 }
 
 #[test]
