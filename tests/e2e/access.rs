@@ -576,3 +576,110 @@ fn policy_refuses_in_prewarm_and_import_too() {
     assert!(zip_of(&import_root, "v1.1.0").is_file());
     assert!(!zip_of(&import_root, "v1.2.0").exists());
 }
+
+/// curl over TLS trusting `ca`, with `extra` arguments: whether it got any HTTP answer, and
+/// its error output (a refused handshake answers nothing).
+fn curl_answered(ca: &Path, url: &str, extra: &[&str]) -> (bool, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .arg("--cacert")
+        .arg(ca)
+        .args(extra)
+        .arg(url)
+        .env_clear()
+        .output()
+        .expect("run curl");
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let answered = out.status.success() || (code != "000" && !code.is_empty());
+    (answered, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn mtls_refuses_handshakes_without_a_client_certificate_of_the_client_ca() {
+    let fx = Fixtures::shared();
+    let t = TestDir::new("access-mtls");
+    let ca = TestCa::new(&t.sub("ca"), "gomodproxy test CA");
+    let cert = ca.server("server", "gomodproxy");
+    let client_ca = TestCa::new(&t.sub("client-ca"), "client CA");
+    let builder = client_ca.client("builder", "builder");
+    let stranger = TestCa::new(&t.sub("other-ca"), "other CA").client("stranger", "stranger");
+    let up = Upstream::start(fx.root());
+    // `tls.client_auth` left at its default (`required`).
+    let proxy = ProxyConfig::new(&t.sub("storage"), &up.url())
+        .tls(&cert)
+        .set(
+            "TLS__CLIENT_CA_FILE",
+            client_ca.ca_file().display().to_string(),
+        )
+        .start(&t.sub("logs"));
+    let info = format!("{}/{PUBLIC}/@v/v1.1.0.info", proxy.https_url());
+    let ca_file = ca.ca_file();
+    let cert_args = |c: &tls::CertFiles| {
+        [
+            "--cert".to_string(),
+            c.cert.display().to_string(),
+            "--key".to_string(),
+            c.key.display().to_string(),
+        ]
+    };
+
+    // No client certificate, or one of another CA: the handshake fails, no HTTP answer.
+    let (answered, err) = curl_answered(&ca_file, &info, &[]);
+    assert!(!answered, "answered without a client certificate: {err}");
+    let args = cert_args(&stranger);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (answered, err) = curl_answered(&ca_file, &info, &args);
+    assert!(!answered, "answered a certificate of another CA: {err}");
+
+    // A certificate of the client CA: the module's .info.
+    let args = cert_args(&builder);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let got = curl(&ca_file, &info, &args);
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert!(got.body.contains("\"v1.1.0\""), "{}", got.body);
+    assert_eq!(up.hits("/example.com/lib/@v/v1.1.0.info"), 1);
+}
+
+#[test]
+fn sighup_reloads_the_user_file_before_the_watcher_polls() {
+    let fx = Fixtures::shared();
+    let t = TestDir::new("access-sighup-users");
+    let files = credential_files(&t.sub("auth"));
+    let up = Upstream::start(fx.root());
+    let proxy = ProxyConfig::new(&t.sub("storage"), &up.url())
+        // The watcher's first poll is an hour away: only the signal can bring the change in.
+        .set("AUTH__WATCH_INTERVAL", "1h")
+        .set("AUTH__HTPASSWD_FILE", files.htpasswd.display().to_string())
+        .set("AUTH__GROUPS_FILE", files.groups.display().to_string())
+        .set("AUTH__RATE_LIMIT__BURST", "100")
+        .set(
+            "ACCESS__RULES",
+            format!(r#"[{{"modules": "{PRIVATE}", "groups": ["dev"]}}]"#),
+        )
+        .start(&t.sub("logs"));
+    let list = format!("{}/{PRIVATE}/@v/list", proxy.url());
+    let status = |user_pw: &str| curl(Path::new("/dev/null"), &list, &["-u", user_pw]).status;
+    assert_eq!(status("alice:alice-pw"), 200);
+
+    tls::write_atomically(
+        &files.htpasswd,
+        &(tls::htpasswd_line("alice", "alice-new") + &tls::htpasswd_line("bob", "bob-pw")),
+    );
+    assert_eq!(status("alice:alice-new"), 401, "reloaded without a signal");
+    assert_eq!(status("alice:alice-pw"), 200, "reloaded without a signal");
+
+    proxy.signal(libc::SIGHUP);
+    wait_for("the new password after SIGHUP", || {
+        status("alice:alice-new") == 200
+    });
+    // The old password is refused at once, though it was verified (and cached) before.
+    assert_eq!(status("alice:alice-pw"), 401);
+}

@@ -70,6 +70,23 @@ impl TestCa {
         write_atomically(&files.cert, &cert.pem());
         files
     }
+
+    /// Issues a client certificate (mTLS) with common name `cn`, written to `<stem>.pem` and
+    /// `<stem>.key`.
+    pub fn client(&self, stem: &str, cn: &str) -> CertFiles {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().expect("client key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign client");
+        let files = CertFiles {
+            cert: self.dir.join(format!("{stem}.pem")),
+            key: self.dir.join(format!("{stem}.key")),
+        };
+        write_atomically(&files.key, &key.serialize_pem());
+        write_atomically(&files.cert, &cert.pem());
+        files
+    }
 }
 
 /// Writes `content` to `path` through a temporary file and a rename.
