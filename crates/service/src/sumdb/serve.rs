@@ -11,14 +11,10 @@ use gomod::{ModulePath, Version};
 use super::security;
 use crate::{Answer, Body, Inner, ServiceError, sha256_etag};
 
-/// Whether `module` is private: it matches `private`, or a private route.
+/// Whether `module` is private: it matches `private`, or the patterns of a private route
+/// (the same patterns `gomodproxy import` exempts, [`crate::Routes::private_globs`]).
 pub(crate) fn is_private(inner: &Inner, module: &ModulePath) -> bool {
-    inner.config.private.matches(module.as_str())
-        || inner
-            .config
-            .routes
-            .route_for(module.as_str())
-            .is_some_and(|r| r.private)
+    inner.config.private.matches(module.as_str()) || inner.config.routes.is_private(module.as_str())
 }
 
 /// Checks an upstream `.mod` or `.zip` hash against the verifying database, unless
