@@ -20,6 +20,24 @@ pub struct Download {
     pub go_mod_sum: String,
 }
 
+impl Download {
+    /// The same download with `Origin.Ref` taken out of the `.info`. The go command writes a
+    /// version's `.info` once per module cache, from whichever query reached it first (a tag,
+    /// another tag on the same commit, a commit hash: each with its own `Ref`, or none), so
+    /// when one run downloads several queries the `Ref` says which query came first, not what
+    /// the source answered.
+    pub fn without_ref(&self) -> Download {
+        let mut clean = self.clone();
+        if let Ok(mut json) = serde_json::from_str::<serde_json::Value>(&self.info) {
+            if let Some(origin) = json.get_mut("Origin").and_then(|o| o.as_object_mut()) {
+                origin.remove("Ref");
+            }
+            clean.info = json.to_string();
+        }
+        clean
+    }
+}
+
 /// Where the go command gets modules from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GoVia<'a> {
