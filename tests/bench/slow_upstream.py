@@ -61,7 +61,7 @@ async def slow_upstream(port, drip_every):
                 await asyncio.sleep(drip_every)
                 writer.write(bytes([byte]))
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         finally:
             writer.close()

@@ -32,6 +32,8 @@
 //! Character classes that depend on Unicode data (`unicode.IsLetter`, case folding) use tables
 //! generated from Go itself (`testdata/gen-unicode-tables.go`), because Rust's
 //! `char::is_alphabetic` and lower-casing are different sets.
+//!
+//! Depends on no crate of this workspace (it is the bottom layer); everything above may use it.
 
 #![deny(missing_docs)]
 

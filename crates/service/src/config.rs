@@ -82,6 +82,8 @@ pub struct ServiceConfig {
     pub max_concurrent_fetches_per_host: usize,
     /// Requests that may wait for an upstream slot; more are refused (503) at once.
     pub max_queued_fetches: usize,
+    /// Requests that may wait for a slot of one upstream host; more are refused (503) at once.
+    pub max_queued_fetches_per_host: usize,
     /// Longest wait for an upstream slot before a 503 with `Retry-After`.
     pub queue_timeout: Duration,
     /// Disk that zips being received (spooled, not yet stored) may take at once, in bytes.
@@ -129,6 +131,10 @@ impl fmt::Debug for ServiceConfig {
                 &self.max_concurrent_fetches_per_host,
             )
             .field("max_queued_fetches", &self.max_queued_fetches)
+            .field(
+                "max_queued_fetches_per_host",
+                &self.max_queued_fetches_per_host,
+            )
             .field("queue_timeout", &self.queue_timeout)
             .field("spool_budget", &self.spool_budget)
             .field("max_concurrent_zip_checks", &self.max_concurrent_zip_checks)
@@ -171,6 +177,7 @@ impl Default for ServiceConfig {
             max_concurrent_fetches: 64,
             max_concurrent_fetches_per_host: 16,
             max_queued_fetches: 256,
+            max_queued_fetches_per_host: 32,
             queue_timeout: Duration::from_secs(10),
             spool_budget: 2 << 30,
             max_concurrent_zip_checks: 2,

@@ -22,6 +22,10 @@
 //! - `list` and `@latest` are stored with their fetch time and refreshed after `list_ttl`; when
 //!   upstream fails (but does not say "not found") the stale copy is served.
 //! - Offline mode builds no HTTP client at all and answers from storage only.
+//!
+//! May depend on `gomod`, `gomodproxy-storage` (the trait, never a backend), `gomodproxy-vcs`
+//! (the `direct` source) and `gomodproxy-redact`; never on the server or a backend crate. The
+//! server and `gomodproxy-bundle` depend on it.
 
 #![deny(missing_docs)]
 
@@ -168,6 +172,7 @@ impl ProxyService {
             max_concurrent: config.max_concurrent_fetches,
             max_concurrent_per_host: config.max_concurrent_fetches_per_host,
             max_queued: config.max_queued_fetches,
+            max_queued_per_host: config.max_queued_fetches_per_host,
             queue_timeout: config.queue_timeout,
         });
         let upstreams = match config.mode {

@@ -155,11 +155,17 @@ async fn check_spooled_zip(
         .await
         .map_err(|e| FetchError::Local(format!("zip check slots closed: {e}")))?;
     let (m, v) = (module.clone(), version.clone());
+    // The same size limit the download was held to (`fetch.max_zip_size`), the go command's
+    // for everything else.
+    let limits = ZipLimits {
+        max_zip_size: inner.config.max_zip_size,
+        ..ZipLimits::default()
+    };
     let (file, checked) = tokio::task::spawn_blocking(move || {
         let checked = file
             .seek(SeekFrom::Start(0))
             .map_err(|e| format!("cannot rewind the spool file: {e}"))
-            .map(|_| check_zip(&mut file, &m, &v, &ZipLimits::default()));
+            .map(|_| check_zip(&mut file, &m, &v, &limits));
         (file, checked)
     })
     .await

@@ -24,6 +24,9 @@
 //! first used it — which makes results both identical to a fresh `GOPROXY=direct` run and
 //! immutable once served, even if a tag is later moved or deleted upstream (such tags are
 //! logged and counted in [`DirectStats`]).
+//!
+//! May depend on `gomod` and `gomodproxy-redact` only: it knows nothing of storage, the service
+//! or HTTP serving; the service depends on it.
 
 #![deny(missing_docs)]
 

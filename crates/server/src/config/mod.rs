@@ -190,6 +190,7 @@ impl Config {
             max_concurrent_fetches: self.fetch.max_concurrent,
             max_concurrent_fetches_per_host: self.fetch.max_concurrent_per_host,
             max_queued_fetches: self.fetch.max_queued,
+            max_queued_fetches_per_host: self.fetch.max_queued_per_host,
             queue_timeout: self.fetch.queue_timeout,
             spool_budget: self.fetch.spool_budget,
             max_concurrent_zip_checks: self.fetch.max_concurrent_zip_checks,

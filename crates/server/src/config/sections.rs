@@ -92,6 +92,9 @@ pub struct FetchConfig {
     pub max_concurrent_per_host: usize,
     /// Requests that may wait for an upstream slot; one more gets a 503 at once.
     pub max_queued: usize,
+    /// Requests that may wait for a slot of one upstream host; one more gets a 503 at once, so
+    /// that one slow host cannot hold the client connections every waiter keeps open.
+    pub max_queued_per_host: usize,
     /// Longest wait for an upstream slot before a 503 with `Retry-After`.
     #[serde(with = "humantime_serde")]
     pub queue_timeout: Duration,
@@ -132,6 +135,7 @@ impl Default for FetchConfig {
             max_concurrent: s.max_concurrent_fetches,
             max_concurrent_per_host: s.max_concurrent_fetches_per_host,
             max_queued: s.max_queued_fetches,
+            max_queued_per_host: s.max_queued_fetches_per_host,
             queue_timeout: s.queue_timeout,
             spool_budget: s.spool_budget,
             max_concurrent_zip_checks: s.max_concurrent_zip_checks,

@@ -17,8 +17,11 @@ pub(crate) struct LimitSettings {
     pub(crate) max_concurrent: usize,
     /// Upstream requests in flight at once to one `host:port`.
     pub(crate) max_concurrent_per_host: usize,
-    /// Requests that may wait for a slot; one more is refused at once.
+    /// Requests that may wait for a slot, in all; one more is refused at once.
     pub(crate) max_queued: usize,
+    /// Requests that may wait for a slot of one host: a slow host cannot fill the whole queue
+    /// (and hold the client connections of every waiter).
+    pub(crate) max_queued_per_host: usize,
     /// Longest wait for a slot.
     pub(crate) queue_timeout: Duration,
 }
@@ -28,12 +31,19 @@ pub(crate) struct LimitSettings {
 pub(crate) struct FetchLimits {
     settings: LimitSettings,
     global: Arc<Semaphore>,
-    /// One semaphore per upstream `host:port`; the hosts come from the configuration (the
+    /// Slots and waiters per upstream `host:port`; the hosts come from the configuration (the
     /// chain and the checksum databases), so the map stays small.
-    per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
+    per_host: Mutex<HashMap<String, Arc<HostSlots>>>,
     queued: AtomicUsize,
     in_flight: AtomicUsize,
     rejected: AtomicU64,
+}
+
+/// One host's slots and the requests waiting for them.
+#[derive(Debug)]
+struct HostSlots {
+    slots: Arc<Semaphore>,
+    queued: AtomicUsize,
 }
 
 /// Slots held while a request runs; released on drop.
@@ -82,11 +92,14 @@ impl FetchLimits {
         })
     }
 
-    fn host(&self, host: &str) -> Arc<Semaphore> {
+    fn host(&self, host: &str) -> Arc<HostSlots> {
         let mut map = self.per_host.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(host.to_string())
             .or_insert_with(|| {
-                Arc::new(Semaphore::new(self.settings.max_concurrent_per_host.max(1)))
+                Arc::new(HostSlots {
+                    slots: Arc::new(Semaphore::new(self.settings.max_concurrent_per_host.max(1))),
+                    queued: AtomicUsize::new(0),
+                })
             })
             .clone()
     }
@@ -94,7 +107,8 @@ impl FetchLimits {
     /// Takes a slot for a request to `host`, waiting in a bounded queue for at most
     /// `queue_timeout`; a full queue or a wait too long is [`FetchError::Overloaded`].
     pub(crate) async fn acquire(self: &Arc<Self>, host: &str) -> Result<FetchPermit, FetchError> {
-        let host_slots = self.host(host);
+        let host_state = self.host(host);
+        let host_slots = host_state.slots.clone();
         let permit = |host_permit, global_permit| {
             self.in_flight.fetch_add(1, Ordering::Relaxed);
             FetchPermit {
@@ -118,6 +132,14 @@ impl FetchLimits {
             )));
         }
         let _queued = Queued(&self.queued);
+        if host_state.queued.fetch_add(1, Ordering::Relaxed) >= self.settings.max_queued_per_host {
+            host_state.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(self.reject(format!(
+                "too many upstream fetches are waiting for {host} ({} queued); try again shortly",
+                self.settings.max_queued_per_host
+            )));
+        }
+        let _host_queued = Queued(&host_state.queued);
         let wait = async {
             // The host first: a waiter for a saturated host must not hold a global slot.
             let h = host_slots.acquire_owned().await;
@@ -236,6 +258,7 @@ mod tests {
             max_concurrent: max,
             max_concurrent_per_host: per_host,
             max_queued: queued,
+            max_queued_per_host: queued,
             queue_timeout: Duration::from_millis(wait_ms),
         })
     }
@@ -276,6 +299,31 @@ mod tests {
         drop(held);
         waiter.await.unwrap().unwrap();
         assert_eq!(l.stats().queued, 0);
+    }
+
+    #[tokio::test]
+    async fn one_slow_host_cannot_fill_the_whole_queue() {
+        let l = FetchLimits::new(LimitSettings {
+            max_concurrent: 10,
+            max_concurrent_per_host: 1,
+            max_queued: 10,
+            max_queued_per_host: 1,
+            queue_timeout: Duration::from_secs(5),
+        });
+        let _held = l.acquire("slow:1").await.unwrap();
+        let waiter = {
+            let l = l.clone();
+            tokio::spawn(async move { l.acquire("slow:1").await.map(|_| ()) })
+        };
+        while l.stats().queued == 0 {
+            tokio::task::yield_now().await;
+        }
+        // A second waiter for the slow host is refused at once; another host still queues.
+        assert!(
+            matches!(l.acquire("slow:1").await, Err(FetchError::Overloaded(m)) if m.contains("slow:1"))
+        );
+        let _other = l.acquire("fast:1").await.unwrap();
+        waiter.abort();
     }
 
     #[test]
