@@ -11,7 +11,7 @@ use super::{tail, world};
 const MODULE: &str = "github.com/acme/moving";
 
 /// The value of the `/metrics` sample `name` (with its labels).
-fn sample(metrics: &str, name: &str) -> Option<u64> {
+pub(super) fn sample(metrics: &str, name: &str) -> Option<u64> {
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())

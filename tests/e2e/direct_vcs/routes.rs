@@ -54,6 +54,15 @@ fn direct_private_routes_never_reach_the_public_upstream_or_the_checksum_databas
         "{upstream:?}"
     );
 
+    // The git work behind it is counted (default refs_ttl: one ls-remote per repository, then
+    // the saved refs; the moved-tag test counts with refs_ttl = 0).
+    let metrics = w.proxy.get("/metrics").text();
+    for op in ["ls-remote", "fetch", "zip"] {
+        let name = format!("gomodproxy_direct_git_operations_total{{op=\"{op}\"}}");
+        let n = super::immutability::sample(&metrics, &name);
+        assert!(n.is_some_and(|n| n >= 3), "{op}: {n:?}\n{metrics}");
+    }
+
     // The public modules were verified: the proxy looked their records up.
     let sumdb: Vec<String> = w.sumdb.requests().into_iter().map(|r| r.path).collect();
     for module in ["example.com/lib@v1.1.0", "example.com/!upper/!case@v1.0.0"] {

@@ -106,8 +106,9 @@ impl GitWorld {
         let modcache = self.fresh_modcache();
         let mut command = self.go_command(&modcache, via);
         command.args(["mod", "download", "-json", &format!("{module}@{query}")]);
-        let mut all = run_download(command, 1)?;
-        all.pop().expect("one result")
+        let all = run_download(command, 1);
+        remove_modcache(&modcache);
+        all?.pop().expect("one result")
     }
 
     /// `go mod download -json module@q1 module@q2 …` in one run (fresh module cache); one
@@ -124,7 +125,9 @@ impl GitWorld {
         let mut command = self.go_command(&modcache, via);
         command.args(["mod", "download", "-json"]);
         command.args(queries.iter().map(|q| format!("{module}@{q}")));
-        match run_download(command, queries.len()) {
+        let all = run_download(command, queries.len());
+        remove_modcache(&modcache);
+        match all {
             Ok(all) => all,
             Err(_) => queries
                 .iter()
@@ -146,6 +149,7 @@ impl GitWorld {
             .args(["list", "-m", "-retracted", "-versions", "-json", module])
             .output()
             .expect("running go");
+        remove_modcache(&modcache);
         let text = String::from_utf8_lossy(&out.stdout);
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
             format!(
@@ -166,6 +170,13 @@ impl GitWorld {
             })
             .unwrap_or_default())
     }
+}
+
+/// Removes a module cache once its go run is over (everything the judge needs is in the
+/// go command's JSON output), so that a long test process does not pile them up on disk.
+/// `-modcacherw` left it writable.
+fn remove_modcache(modcache: &Path) {
+    let _ = std::fs::remove_dir_all(modcache);
 }
 
 /// Runs a `go mod download -json` command and reads `want` objects from its output. `Err` when
