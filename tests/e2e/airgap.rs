@@ -201,7 +201,7 @@ fn toolchain_module(go_version: &str, goos: &str, goarch: &str) -> ModuleVersion
 }
 
 /// Writes one module version in GOPROXY layout under `root`.
-fn write_module(root: &Path, mv: &ModuleVersion) {
+pub(crate) fn write_module(root: &Path, mv: &ModuleVersion) {
     let dir = root.join(fixtures::escape(&mv.module)).join("@v");
     std::fs::create_dir_all(&dir).unwrap();
     // Not `with_extension`: versions contain dots.
@@ -430,6 +430,10 @@ fn prewarm_through_a_running_server() {
     let fx = Fixtures::shared();
     let t = TestDir::new("prewarm-server");
     let db = SumdbServer::with_fixtures("sumdb.viaserver.test");
+    // A client's tree from before the log grew.
+    let known = t.path().join("known-latest");
+    std::fs::write(&known, db.latest_note()).unwrap();
+    db.append(&[], 300);
     let up = Upstream::start(fx.root());
     let root = t.sub("store");
     let config = ProxyConfig::new(&root, &up.url()).with_sumdb(&db);
@@ -461,10 +465,26 @@ fn prewarm_through_a_running_server() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no target count in {:?}", out.stdout));
     assert!(sealed > 0 && sealed == targets, "{}", out.stdout);
-    // A second run through the server finds everything there.
+    // A second run through the server finds everything there; the known tree is proven with
+    // tiles the server serves (and stores).
     let hits = up.total_hits();
-    let again = cli.run(&args);
+    let mut with_known = args.to_vec();
+    with_known.insert(1, "--sumdb-known-tree");
+    with_known.insert(2, known.to_str().unwrap());
+    let again = cli.run(&with_known);
     again.assert_success();
     assert!(again.stdout.contains(" 0 fetched"), "{}", again.stdout);
+    assert!(again.stdout.contains("(1 known)"), "{}", again.stdout);
     assert_eq!(up.total_hits(), hits);
+    // A tree signed by another key is refused before anything is asked.
+    let mut other = gomodproxy_test_support::TestLog::from_seed("sumdb.viaserver.test", [3; 32]);
+    other.fillers(10);
+    std::fs::write(&known, other.note()).unwrap();
+    let refused = cli.run(&with_known);
+    assert!(!refused.success, "{refused:?}");
+    assert!(
+        refused.stderr.contains("not a tree head signed"),
+        "{}",
+        refused.stderr
+    );
 }

@@ -4,7 +4,9 @@
 //!
 //! The `go` command must be on PATH: without it these tests fail rather than skip.
 
+mod access;
 mod airgap;
+mod airgap_chain;
 mod backends;
 mod bad_input;
 mod common;

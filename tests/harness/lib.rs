@@ -22,6 +22,11 @@
 //! - [`servers`]: the Redis and S3 (MinIO) servers of the backend tests — shared ones started by
 //!   tests/run.sh, and private ones a test can stop and restart;
 //! - [`http`]: a raw HTTP/1.1 client, so hostile paths reach the server unnormalized;
+//! - [`redirector`]: an HTTPS server that redirects every request to another host and
+//!   records which requests carried credentials;
+//! - [`tls`]: a test CA (rcgen) issuing certificates for 127.0.0.1, htpasswd and token lines;
+//! - [`tunnel`]: an HTTP CONNECT proxy on loopback that records what it tunnels and can ask
+//!   for credentials (407);
 //! - [`util`]: per-test directories and directory walks.
 //!
 //! Every test gets its own directories, ports, upstream and proxy, so tests run in parallel;
@@ -33,8 +38,11 @@ pub mod fixtures;
 pub mod go;
 pub mod http;
 pub mod proxy;
+pub mod redirector;
 pub mod servers;
 pub mod sumdb;
+pub mod tls;
+pub mod tunnel;
 pub mod upstream;
 pub mod util;
 

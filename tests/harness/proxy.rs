@@ -59,6 +59,9 @@ pub struct ProxyConfig {
     /// A command the binary runs under (`unshare … sh script`): the binary and its arguments
     /// are appended to it. Empty: the binary runs directly.
     pub wrapper: Vec<String>,
+    /// Also serve HTTPS on a port of its own (`tls.listen`), with `tls.cert_file`/`key_file`
+    /// set by [`ProxyConfig::tls`].
+    pub https: bool,
 }
 
 impl ProxyConfig {
@@ -83,6 +86,7 @@ impl ProxyConfig {
         ProxyConfig {
             env,
             wrapper: Vec::new(),
+            https: false,
         }
     }
 
@@ -96,6 +100,14 @@ impl ProxyConfig {
     pub fn set(mut self, key: &str, value: impl Into<String>) -> Self {
         self.env.insert(format!("GOMODPROXY_{key}"), value.into());
         self
+    }
+
+    /// Serves HTTPS with this certificate on a second port ([`Proxy::https_url`]), beside
+    /// plain HTTP on the first.
+    pub fn tls(mut self, files: &crate::tls::CertFiles) -> Self {
+        self.https = true;
+        self.set("TLS__CERT_FILE", files.cert.display().to_string())
+            .set("TLS__KEY_FILE", files.key.display().to_string())
     }
 
     /// Starts the proxy; see [`Proxy::start`].
@@ -223,6 +235,7 @@ pub struct Proxy {
     config: ProxyConfig,
     child: Option<Child>,
     addr: SocketAddr,
+    https_addr: Option<SocketAddr>,
     log_dir: PathBuf,
     logs: Vec<PathBuf>,
 }
@@ -241,6 +254,7 @@ impl Proxy {
             config,
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            https_addr: None,
             log_dir: log_dir.to_path_buf(),
             logs: Vec::new(),
         };
@@ -279,6 +293,13 @@ impl Proxy {
             cmd.env("TMPDIR", &self.log_dir);
             cmd.envs(&self.config.env)
                 .env("GOMODPROXY_LISTEN", addr.to_string());
+            let https_addr = self
+                .config
+                .https
+                .then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+            if let Some(https) = https_addr {
+                cmd.env("GOMODPROXY_TLS__LISTEN", https.to_string());
+            }
             let mut child = cmd
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
@@ -297,6 +318,7 @@ impl Proxy {
                 {
                     self.child = Some(child);
                     self.addr = addr;
+                    self.https_addr = https_addr;
                     return;
                 }
                 if Instant::now() > deadline {
@@ -321,6 +343,24 @@ impl Proxy {
     /// The socket address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The HTTPS base URL, `https://127.0.0.1:PORT` (with [`ProxyConfig::tls`]).
+    pub fn https_url(&self) -> String {
+        format!(
+            "https://{}",
+            self.https_addr.expect("started without ProxyConfig::tls")
+        )
+    }
+
+    /// Sends a signal (`libc::SIGHUP`, …) to the running process.
+    pub fn signal(&self, signal: i32) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(pid as libc::pid_t, signal);
+            }
+        }
     }
 
     /// The configuration it was started with.

@@ -444,7 +444,7 @@ fn answer(st: &State, db: &str) -> Answer {
     };
     let log = st.log.read().unwrap();
     match parsed {
-        SumdbPath::Supported => text(404, "not found"),
+        SumdbPath::Supported | SumdbPath::Tree(_) => text(404, "not found"),
         SumdbPath::Latest => Answer {
             status: 200,
             content_type: TEXT,

@@ -9,6 +9,7 @@
 //! [`Authenticator::authenticate`] does all three with tokio's blocking pool and a bound on
 //! concurrent verifications.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,7 +26,7 @@ use crate::credentials::{
 };
 use crate::header::{HeaderError, PresentedCredentials, Secret, parse_authorization};
 use crate::ratelimit::FailureLimiter;
-use crate::watch::{ChangeTracker, Watcher};
+use gomodproxy_file_watch::{ChangeTracker, Watcher};
 
 /// Who a request comes from, as far as its credentials say.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +137,9 @@ pub struct Authenticator {
     cache: VerifiedCache,
     limiter: FailureLimiter,
     verifications: tokio::sync::Semaphore,
+    /// Basic credentials being verified now, by their cache key: identical ones wait for the
+    /// first verification and then hit the cache (see [`Authenticator::authenticate`]).
+    in_flight: Mutex<HashMap<crate::cache::Key, Arc<tokio::sync::Mutex<()>>>>,
     clock: Arc<dyn Clock>,
     realm: String,
     watch_interval: Duration,
@@ -187,6 +191,7 @@ impl Authenticator {
             cache: VerifiedCache::new(cfg.cache_ttl, cfg.cache_max_entries),
             limiter: FailureLimiter::new(&cfg.rate_limit)?,
             verifications: tokio::sync::Semaphore::new(cfg.max_concurrent_verifications),
+            in_flight: Mutex::new(HashMap::new()),
             clock,
             realm: cfg.realm.clone(),
             watch_interval: cfg.watch_interval,
@@ -358,7 +363,62 @@ impl Authenticator {
 
     /// Authenticates a request: inline when no hashing is needed, else on tokio's blocking
     /// pool with at most `auth.max_concurrent_verifications` verifications at once.
+    ///
+    /// Identical Basic credentials arriving together (a build farm behind one address starting
+    /// with a cold cache) are verified once: the others wait for that verification and are
+    /// then answered from the cache, so they neither hash again nor take attempts from the
+    /// address's allowance — a right password is never limited by its own parallel requests.
     pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        client: IpAddr,
+    ) -> Authentication {
+        /// Beyond this many distinct credentials in flight, requests are not coalesced (the map
+        /// stays bounded whatever a client sends).
+        const MAX_IN_FLIGHT: usize = 4096;
+        let (user, password) = match authorization
+            .filter(|_| self.enabled())
+            .map(parse_authorization)
+        {
+            Some(Ok(PresentedCredentials::Basic { user, password })) => (user, password),
+            _ => return self.authenticate_now(authorization, client).await,
+        };
+        // The common case first, without the gate: a remembered verification for an address
+        // that is not limited.
+        let now = self.clock.now();
+        if self.limiter.check(client, now).is_ok()
+            && let Some(identity) =
+                self.cache
+                    .get(&user, password.expose(), self.loaded.load().generation, now)
+        {
+            return Authentication::Authenticated(identity);
+        }
+        let key = self.cache.key(&user, password.expose());
+        let gate = {
+            let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() >= MAX_IN_FLIGHT && !map.contains_key(&key) {
+                None
+            } else {
+                Some(map.entry(key).or_default().clone())
+            }
+        };
+        let Some(gate) = gate else {
+            return self.authenticate_now(authorization, client).await;
+        };
+        let outcome = {
+            let _turn = gate.lock().await;
+            self.authenticate_now(authorization, client).await
+        };
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        // Clones are made only under this lock: two references (the map's and ours) mean
+        // nobody else waits.
+        if Arc::strong_count(&gate) <= 2 {
+            map.remove(&key);
+        }
+        outcome
+    }
+
+    async fn authenticate_now(
         &self,
         authorization: Option<&str>,
         client: IpAddr,

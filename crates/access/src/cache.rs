@@ -18,7 +18,7 @@ use sha2::Sha256;
 
 use crate::credentials::Identity;
 
-type Key = [u8; 32];
+pub(crate) type Key = [u8; 32];
 
 #[derive(Debug)]
 struct Entry {
@@ -60,7 +60,7 @@ impl VerifiedCache {
         !self.ttl.is_zero() && self.max_entries > 0
     }
 
-    fn key(&self, user: &str, password: &[u8]) -> Key {
+    pub(crate) fn key(&self, user: &str, password: &[u8]) -> Key {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.hmac_key)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         // Length-prefixed so that ("ab", "c") and ("a", "bc") differ.

@@ -142,7 +142,10 @@ pub struct AccessConfig {
     /// `auth.htpasswd_file` or `auth.tokens_file` is set, else `anonymous`.
     pub default: Option<DefaultAccess>,
     /// `access.rules`: the rules; the most specific matching rule decides (see
-    /// [`crate::rules`]).
+    /// [`crate::rules`]). A list of tables, or (the form an environment variable can hold,
+    /// `GOMODPROXY_ACCESS__RULES`) one string with the same list as JSON:
+    /// `[{"modules": "*.corp.example.com", "groups": ["dev"]}]`.
+    #[serde(deserialize_with = "tables_or_json")]
     pub rules: Vec<AccessRuleConfig>,
 }
 
@@ -174,6 +177,37 @@ pub struct AccessRuleConfig {
     pub users: Vec<String>,
     /// Members of these groups (`auth.groups_file`). Default: none.
     pub groups: Vec<String>,
+}
+
+/// A list of tables, or a string holding the list as JSON (from an environment variable). A
+/// visitor rather than an untagged enum, so that an unknown key inside a table keeps its own
+/// error message.
+pub(crate) fn tables_or_json<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    struct Visitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::de::DeserializeOwned> serde::de::Visitor<'de> for Visitor<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of tables, or a JSON list in a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Vec<T>, E> {
+            if text.trim().is_empty() {
+                return Ok(Vec::new());
+            }
+            serde_json::from_str(text).map_err(|e| E::custom(format!("not a JSON list: {e}")))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(items)
+        }
+    }
+    d.deserialize_any(Visitor(std::marker::PhantomData))
 }
 
 /// `[policy]`: which modules and versions are served at all, whoever asks.
@@ -259,6 +293,24 @@ mod tests {
         assert_eq!(s.access.rules.len(), 2);
         assert_eq!(s.access.rules[0].groups, ["dev"]);
         assert!(s.access.rules[1].anonymous);
+    }
+
+    #[test]
+    fn rules_from_a_json_string() {
+        let s: Sections = toml::from_str(
+            r#"
+            [access]
+            rules = '[{"modules": "*.corp.example.com", "groups": ["dev"]}, {"modules": "x.example", "anonymous": true}]'
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.access.rules.len(), 2);
+        assert_eq!(s.access.rules[0].groups, ["dev"]);
+        assert!(s.access.rules[1].anonymous);
+        let err = toml::from_str::<Sections>("[access]\nrules = '[{\"module\": \"x\"}]'")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field"), "{err}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{AccessConfig, AuthConfig};
 use crate::credentials::CredentialSummary;
 use crate::rules::{AccessRules, Decision};
-use crate::watch::Watcher;
+use gomodproxy_file_watch::Watcher;
 
 /// Authentication and access rules for the HTTP layer.
 #[derive(Debug)]
@@ -71,6 +71,17 @@ impl AccessControl {
     /// database lookups of a module).
     pub fn authorize_module(&self, who: &Authentication, module: &ModulePath) -> Decision {
         self.rules.decide(who, module.as_str())
+    }
+
+    /// The decision for a request that names no module (checksum database tiles, `latest`,
+    /// `supported`); see [`AccessRules::decide_unnamed`].
+    pub fn authorize_unnamed(&self, who: &Authentication) -> Decision {
+        self.rules.decide_unnamed(who)
+    }
+
+    /// Reports whether authentication is on (a user or token file is configured).
+    pub fn enabled(&self) -> bool {
+        self.authenticator.enabled()
     }
 
     /// The decision for `/metrics`: open unless `auth.metrics_require_auth`, then any valid

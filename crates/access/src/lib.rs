@@ -42,7 +42,6 @@ pub mod header;
 pub mod policy;
 mod ratelimit;
 pub mod rules;
-mod watch;
 
 pub use audit::{AUDIT_TARGET, ArtifactKind, AuditDecision, AuditRecord};
 pub use authenticator::{
@@ -56,7 +55,7 @@ pub use credentials::htpasswd::hash_password;
 pub use credentials::tokens::{generate_token, token_file_line};
 pub use credentials::{CredentialFiles, CredentialSummary, Identity, IdentityKind};
 pub use error::AccessError;
+pub use gomodproxy_file_watch::Watcher;
 pub use header::{HeaderError, PresentedCredentials, Secret, parse_authorization};
 pub use policy::{Policy, PolicySet, Refusal, VersionRange};
 pub use rules::{AccessRules, Decision, Matched};
-pub use watch::Watcher;

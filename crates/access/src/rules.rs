@@ -193,6 +193,44 @@ impl AccessRules {
         self.grant(module).anonymous
     }
 
+    /// Reports whether the rule that decides for `module` is one of `access.rules` and does
+    /// not admit anonymous clients: the operator named the module as restricted, so its name is
+    /// private too and must never reach a public checksum database (neither as a lookup nor as
+    /// the verification of a download). Modules that only fall under `access.default` are not
+    /// private by this rule: a proxy that needs a login for everything still verifies public
+    /// modules against the checksum database.
+    pub fn keeps_private(&self, module: &str) -> bool {
+        self.best(module)
+            .is_some_and(|(_, _, rule)| !rule.grant.anonymous)
+    }
+
+    /// Reports whether an anonymous client may read at least one module (the default or some
+    /// rule admits anonymous clients).
+    pub fn admits_anonymous_somewhere(&self) -> bool {
+        self.default.anonymous || self.rules.iter().any(|r| r.grant.anonymous)
+    }
+
+    /// The decision for a request that names no module: the checksum database's `supported`,
+    /// `latest` and tiles, which hold only public data. Wrong credentials are refused and a
+    /// limited address gets 429, as everywhere; a valid identity is admitted; an anonymous
+    /// client is admitted when anonymous clients may read some module, and otherwise asked to
+    /// authenticate (a proxy closed to anonymous clients serves them nothing).
+    pub fn decide_unnamed(&self, who: &Authentication) -> Decision {
+        match who {
+            Authentication::Authenticated(_) => Decision::Allow,
+            Authentication::Anonymous if self.admits_anonymous_somewhere() => Decision::Allow,
+            Authentication::Anonymous => Decision::Unauthorized {
+                reason: "authentication required".into(),
+            },
+            Authentication::Failed(failure) => Decision::Unauthorized {
+                reason: failure.to_string(),
+            },
+            Authentication::RateLimited { retry_after } => Decision::RateLimited {
+                retry_after: *retry_after,
+            },
+        }
+    }
+
     /// The decision for an identity (`None`: anonymous) and a module path.
     pub fn decide_identity(&self, identity: Option<&Identity>, module: &str) -> Decision {
         if self.grant(module).admits(identity) {
@@ -491,6 +529,43 @@ mod tests {
                 retry_after: Duration::from_secs(3)
             }
         );
+    }
+
+    #[test]
+    fn restricted_rules_keep_names_private_and_the_default_does_not() {
+        let r = example();
+        assert!(r.keeps_private("git.corp.example.com/lib"));
+        assert!(r.keeps_private("github.com/acme/secret"));
+        assert!(r.keeps_private("github.com/acme/other"));
+        assert!(
+            !r.keeps_private("github.com/acme/public"),
+            "opened by a narrower rule"
+        );
+        assert!(
+            !r.keeps_private("golang.org/x/mod"),
+            "no rule: the default decides"
+        );
+        let closed = AccessRules::new(&AccessConfig::default(), true).unwrap();
+        assert!(!closed.keeps_private("golang.org/x/mod"));
+    }
+
+    #[test]
+    fn requests_naming_no_module() {
+        let anonymous = Authentication::Anonymous;
+        assert_eq!(example().decide_unnamed(&anonymous), Decision::Allow);
+        let closed = AccessRules::new(&AccessConfig::default(), true).unwrap();
+        assert!(matches!(
+            closed.decide_unnamed(&anonymous),
+            Decision::Unauthorized { .. }
+        ));
+        assert_eq!(
+            closed.decide_unnamed(&Authentication::Authenticated(user("a", &[]))),
+            Decision::Allow
+        );
+        assert!(matches!(
+            example().decide_unnamed(&Authentication::Failed(crate::AuthFailure::InvalidToken)),
+            Decision::Unauthorized { .. }
+        ));
     }
 
     #[test]

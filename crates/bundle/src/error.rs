@@ -29,6 +29,19 @@ pub enum BundleError {
         /// What is wrong.
         reason: String,
     },
+    /// An incremental bundle whose predecessor this store never imported (or whose import
+    /// refused objects): nothing of it is imported.
+    #[error(
+        "{bundle} follows {follows}, which was never imported into this store: import {name} first (bundles of a chain are imported in order)"
+    )]
+    BrokenChain {
+        /// The bundle being imported.
+        bundle: String,
+        /// The one it follows, described.
+        follows: String,
+        /// Its file name.
+        name: String,
+    },
     /// The options are unusable (a bad verifier key, an unreadable or malformed go.sum, …).
     #[error("{0}")]
     Options(String),

@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::io::SeekFrom;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -50,6 +51,23 @@ pub struct ImportOptions {
     /// Module path patterns (GOPRIVATE syntax, comma-separated entries allowed) exempt from
     /// `verify`, as in serving.
     pub private: Vec<String>,
+    /// The server's allow/deny policy: a module version it refuses (the reason) is not
+    /// imported, as it is never served nor prewarmed. `None`: everything may be imported.
+    pub policy: Option<ImportPolicy>,
+}
+
+/// A policy check for [`ImportOptions::policy`]: the refusal reason of a module version, if
+/// refused.
+#[derive(Clone)]
+pub struct ImportPolicy(pub Arc<PolicyCheck>);
+
+/// The function inside an [`ImportPolicy`].
+pub type PolicyCheck = dyn Fn(&ModulePath, &Version) -> Option<String> + Send + Sync;
+
+impl std::fmt::Debug for ImportPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ImportPolicy")
+    }
 }
 
 /// What an import did.
@@ -72,6 +90,9 @@ pub struct ImportReport {
     pub skipped_examples: Vec<Problem>,
     /// How long it took.
     pub elapsed: std::time::Duration,
+    /// Whether this run recorded the bundle as imported (a bundle that follows it may be
+    /// imported next); false when it was recorded before, or objects were refused.
+    pub recorded: bool,
 }
 
 impl ImportReport {
@@ -122,7 +143,8 @@ pub async fn import(
             importer.item(item?).await?;
         }
         importer.finish_sumdb().await?;
-        importer.flush_pending().await
+        importer.flush_pending().await?;
+        importer.record_bundle().await
     }
     .await;
     // Stop the reader (if the import failed early) and wait for it.
@@ -186,6 +208,7 @@ impl Importer<'_> {
     async fn item(&mut self, item: Item) -> Result<(), BundleError> {
         match item {
             Item::Manifest(m) => {
+                self.check_chain(&m).await?;
                 self.progress
                     .phase("importing", Some(m.objects), Some(m.bytes));
                 self.report.manifest = Some(m);
@@ -236,13 +259,16 @@ impl Importer<'_> {
             self.progress.phase(&format!("checking {db}"), None, None);
             let mut verdicts =
                 check_db(self.storage, &staging, &db, self.options.sumdbs.get(&db)).await?;
-            // Tiles, then records, then the tree head: a reader never sees a head whose
-            // proofs are not stored yet.
+            // Tiles, then records and recorded trees, then the tree head: a reader never sees
+            // a head whose proofs are not stored yet.
             verdicts.sort_by_key(|(p, _)| match p {
                 SumdbPath::Tile(_) => 0,
-                SumdbPath::Lookup { .. } => 1,
+                SumdbPath::Lookup { .. } | SumdbPath::Tree(_) => 1,
                 _ => 2,
             });
+            let latest_accepted = verdicts
+                .iter()
+                .any(|(p, d)| *p == SumdbPath::Latest && !matches!(d, Decision::Refused(_)));
             for (p, verdict) in verdicts {
                 let key = Key::Sumdb {
                     db: db.clone(),
@@ -270,6 +296,20 @@ impl Importer<'_> {
                 self.progress.step(&path, size);
                 self.record(path, outcome);
             }
+            if latest_accepted {
+                // The imported tree head is one the offline proxy hands to clients: recorded,
+                // so that the next bundle must prove it.
+                let note = staging.read(&db, &SumdbPath::Latest).await?;
+                if let Ok(tree) = gomod::sumdb::tlog::Tree::parse(&String::from_utf8_lossy(&note)) {
+                    let key = Key::Sumdb {
+                        db: db.clone(),
+                        path: SumdbPath::Tree(tree.n),
+                    };
+                    if self.storage.exists(&key).await?.is_none() {
+                        self.storage.put_bytes(&key, note).await?;
+                    }
+                }
+            }
         }
         if had_dbs {
             let (objects, bytes) = self
@@ -284,6 +324,17 @@ impl Importer<'_> {
 
     async fn artifact(&mut self, key: Key, body: Body) -> Result<(), BundleError> {
         let path = key.path();
+        if let (
+            Key::Artifact {
+                module, version, ..
+            },
+            Some(policy),
+        ) = (&key, &self.options.policy)
+            && let Some(reason) = (policy.0)(module, version)
+        {
+            self.refuse(path, format!("refused by policy: {reason}"));
+            return Ok(());
+        }
         match (&key, body) {
             (
                 Key::Artifact {
@@ -375,6 +426,45 @@ impl Importer<'_> {
             (_, Body::Bytes(_)) => {
                 self.skip(path, "not an object this version imports".to_string());
             }
+        }
+        Ok(())
+    }
+
+    /// An incremental bundle needs the bundle it follows imported first.
+    async fn check_chain(&self, manifest: &Manifest) -> Result<(), BundleError> {
+        let Some(follows) = &manifest.follows else {
+            return Ok(());
+        };
+        let recorded = match Key::bundle(&follows.id) {
+            Some(key) => self.storage.exists(&key).await?.is_some(),
+            None => false,
+        };
+        if recorded {
+            return Ok(());
+        }
+        Err(BundleError::BrokenChain {
+            bundle: manifest.describe(),
+            follows: follows.describe(),
+            name: follows.name.clone(),
+        })
+    }
+
+    /// Records a bundle applied without a refusal, for the bundle that follows it.
+    async fn record_bundle(&mut self) -> Result<(), BundleError> {
+        let Some(manifest) = &self.report.manifest else {
+            return Ok(());
+        };
+        let Some(key) = Key::bundle(&manifest.id) else {
+            return Ok(());
+        };
+        if !self.report.ok() {
+            return Ok(());
+        }
+        let body = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| BundleError::Internal(format!("bundle record: {e}")))?;
+        if self.storage.exists(&key).await?.is_none() {
+            self.storage.put_bytes(&key, Bytes::from(body)).await?;
+            self.report.recorded = true;
         }
         Ok(())
     }

@@ -80,13 +80,19 @@ mod verdict;
 mod verify;
 
 pub use error::BundleError;
-pub use export::{DEFAULT_LEVEL, ExportOptions, ExportReport, export, export_to_path};
+pub use export::{
+    DEFAULT_LEVEL, ExportOptions, ExportReport, export, export_to_path, read_since,
+    side_manifest_path,
+};
 /// Progress is reported the way every batch job of the proxy reports it: a bundle run's step is
 /// one object, named by its path (`Progress<str>`), and every problem it finds is told to the
 /// sink as it is found, as well as listed in the run's report.
 pub use gomodproxy_service::progress::{NoProgress, Problem, Progress};
-pub use import::{ImportOptions, ImportReport, import};
-pub use manifest::{FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, Manifest};
+pub use import::{ImportOptions, ImportPolicy, ImportReport, import};
+pub use manifest::{
+    FORMAT_NAME, FORMAT_VERSION, Follows, INVENTORY_NAME, Inventory, MANIFEST_NAME, Manifest,
+    SideManifest, TreeRef,
+};
 pub use order::order_key;
 pub use source::ImportSource;
 pub use sumdb::Verifiers;

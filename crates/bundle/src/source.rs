@@ -15,7 +15,9 @@ use gomodproxy_storage::{ArtifactKind, Key};
 use tokio::sync::mpsc;
 
 use crate::error::BundleError;
-use crate::manifest::{FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, Manifest};
+use crate::manifest::{
+    FORMAT_NAME, FORMAT_VERSION, INVENTORY_NAME, Inventory, MANIFEST_NAME, Manifest, SideManifest,
+};
 use crate::order::order_key;
 use crate::sumdb::MAX_TILE;
 use crate::{MAX_MOD, MAX_SMALL};
@@ -178,6 +180,10 @@ fn read_bundle(
             }
             continue;
         }
+        if path == INVENTORY_NAME {
+            // For `export --since`; an import has no use for it.
+            continue;
+        }
         if entry.header().entry_type() != tar::EntryType::Regular {
             let item = Item::Skipped {
                 path,
@@ -208,6 +214,56 @@ fn read_bundle(
     let mut decoder = archive.into_inner();
     io::copy(&mut decoder, &mut io::sink()).map_err(|e| bad(format!("zstd: {e}")))?;
     Ok(())
+}
+
+/// Largest inventory read (a path and a hash per object of a big mirror).
+const MAX_INVENTORY: u64 = 1 << 30;
+
+/// The manifest and inventory of a bundle file: its first two entries (the rest is not read).
+pub(crate) fn read_head(path: &Path) -> Result<SideManifest, BundleError> {
+    let bad = |reason: String| BundleError::BadBundle {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = File::open(path)
+        .map_err(|e| BundleError::io(format!("cannot open {}", path.display()), e))?;
+    let decoder = zstd::stream::read::Decoder::new(io::BufReader::new(file))
+        .map_err(|e| bad(format!("zstd: {e}")))?;
+    let mut archive = tar::Archive::new(decoder);
+    let mut entries = archive.entries().map_err(|e| bad(format!("tar: {e}")))?;
+    let mut next = |name: &str, limit: u64| -> Result<Vec<u8>, BundleError> {
+        let mut entry = entries
+            .next()
+            .ok_or_else(|| bad(format!("no {name} entry")))?
+            .map_err(|e| bad(format!("tar: {e}")))?;
+        let got = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if got != name {
+            return Err(bad(format!("{got:?} where {name} should be")));
+        }
+        let mut body = Vec::new();
+        (&mut entry)
+            .take(limit + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| bad(format!("reading {name}: {e}")))?;
+        if body.len() as u64 > limit {
+            return Err(bad(format!("{name} is over {limit} bytes")));
+        }
+        Ok(body)
+    };
+    let manifest: Manifest = serde_json::from_slice(&next(MANIFEST_NAME, MAX_SMALL)?)
+        .map_err(|e| bad(format!("{MANIFEST_NAME}: {e}")))?;
+    if manifest.version < 2 {
+        return Ok(SideManifest {
+            manifest,
+            inventory: Inventory::default(),
+        });
+    }
+    let inventory: Inventory = serde_json::from_slice(&next(INVENTORY_NAME, MAX_INVENTORY)?)
+        .map_err(|e| bad(format!("{INVENTORY_NAME}: {e}")))?;
+    Ok(SideManifest {
+        manifest,
+        inventory,
+    })
 }
 
 /// Reads one object of `size` bytes from `reader` into an [`Item`].

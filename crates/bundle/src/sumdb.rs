@@ -448,6 +448,13 @@ pub(crate) async fn check_db(
                     Verdict::Refused(why) => Decision::Refused(why),
                 }
             }
+            SumdbPath::Tree(n) => {
+                let body = staging.read(db, p).await?;
+                match check_tree(&mut tiles, verifier, anchor, *n, &body).await? {
+                    Verdict::Accepted => Decision::Import,
+                    Verdict::Refused(why) => Decision::Refused(why),
+                }
+            }
             SumdbPath::Supported => Decision::Refused("`supported` is not an object".to_string()),
         };
         out.push((p.clone(), decision));
@@ -629,4 +636,45 @@ pub(crate) async fn check_lookup(
         );
     }
     tiles.prove_record(anchor, lookup.id, &lookup.text).await
+}
+
+/// Checks a recorded tree head (`tree/<n>`): signed with the key, of `n` records, and a prefix
+/// of `anchor` provable with the tiles at hand — what a client that remembers it will check.
+pub(crate) async fn check_tree(
+    tiles: &mut Tiles<'_>,
+    verifier: &Verifier,
+    anchor: Tree,
+    n: i64,
+    note: &[u8],
+) -> Result<Verdict, BundleError> {
+    let tree = match open_tree(verifier, note) {
+        Ok(t) => t,
+        Err(e) => refuse!("tree head does not verify with {verifier}: {e}"),
+    };
+    if tree.n != n {
+        refuse!("it is the tree of {} records, not of {n}", tree.n);
+    }
+    if tree.n > anchor.n {
+        refuse!(
+            "a tree of {} records, newer than the signed tree head of {} it is checked against",
+            tree.n,
+            anchor.n
+        );
+    }
+    if tree.n == anchor.n {
+        if tree.hash != anchor.hash {
+            refuse!(
+                "SECURITY: another tree of {} records than the signed tree head",
+                tree.n
+            );
+        }
+        return Ok(Verdict::Accepted);
+    }
+    match tiles.prove_prefix(anchor, tree).await? {
+        Verdict::Refused(why) => refuse!(
+            "not provable a prefix of the signed tree of {} records (a client that remembers it would fail): {why}",
+            anchor.n
+        ),
+        accepted => Ok(accepted),
+    }
 }

@@ -2,7 +2,9 @@
 //!
 //! - every cached checksum-database tree head opens with its database's key; every cached tile
 //!   is what that tree commits to; every cached lookup is well-formed, signed, and its record
-//!   provable in the cached tree with cached tiles (what an offline client will need);
+//!   provable in the cached tree with cached tiles (what an offline client will need); every
+//!   recorded tree head (`tree/<N>`) is a prefix of the cached tree provable with cached tiles,
+//!   so the stored trees form one log and a client that remembers any of them verifies;
 //! - every stored zip is read back (spooled to a temporary file), re-validated with
 //!   `check_zip`, and its `h1:` compared with the stored `.ziphash` and the cached record;
 //! - every `.mod` parses, and its go.mod hash is compared with the cached record;
@@ -32,7 +34,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::error::BundleError;
 use crate::order::order_key;
-use crate::sumdb::{MAX_TILE, Tiles, Verifiers, check_lookup, open_tree};
+use crate::sumdb::{MAX_TILE, Tiles, Verifiers, check_lookup, check_tree, open_tree};
 use crate::verdict::Verdict;
 use crate::{MAX_MOD, MAX_SMALL, Problem, Progress};
 
@@ -64,6 +66,8 @@ pub struct VerifyReport {
     pub records: u64,
     /// Tiles checked.
     pub tiles: u64,
+    /// Recorded tree heads checked (each a prefix of the cached tree head: one log).
+    pub trees: u64,
     /// Everything wrong.
     pub problems: Vec<Problem>,
     /// How long it took.
@@ -240,6 +244,21 @@ impl<'a> Run<'a> {
             .or_insert_with(|| Tiles::new(storage, db, None));
         match path {
             SumdbPath::Latest | SumdbPath::Supported => {}
+            SumdbPath::Tree(n) => {
+                let Some(note) = self.read_sumdb(key, MAX_SMALL).await? else {
+                    return Ok(());
+                };
+                let verdict = match anchor {
+                    Some(anchor) => check_tree(tiles, verifier, anchor, *n, &note).await?,
+                    None => Verdict::Refused(format!(
+                        "no valid cached tree head of {db} to check it against"
+                    )),
+                };
+                if let Verdict::Refused(why) = verdict {
+                    self.problem(key.path(), why);
+                }
+                self.report.trees += 1;
+            }
             SumdbPath::Tile(tile) => {
                 let Some(data) = self.read_sumdb(key, MAX_TILE).await? else {
                     return Ok(());

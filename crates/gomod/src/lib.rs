@@ -58,3 +58,19 @@ pub use error::Error;
 pub use module::{ModulePath, Version};
 pub use request::{InfoVersion, ProxyRequest};
 pub use zipfile::{ZipLimits, ZipSummary, check_zip};
+
+/// Whether `c` is in one of `table`'s inclusive ranges (sorted, not overlapping): the lookup
+/// behind the generated Unicode tables (`unicode.IsLetter`, `unicode.IsPrint`).
+pub(crate) fn in_ranges(table: &[(u32, u32)], c: u32) -> bool {
+    table
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}

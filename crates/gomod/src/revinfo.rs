@@ -7,6 +7,65 @@ use serde_json::Value;
 
 use crate::{ModulePath, Version};
 
+/// Why a `RevInfo` body is one the go command would refuse.
+#[derive(Debug, thiserror::Error)]
+pub enum RevInfoError {
+    /// Not JSON.
+    #[error("invalid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// JSON, but not an object.
+    #[error("not a JSON object")]
+    NotAnObject,
+    /// `Version` is not a string.
+    #[error("Version is not a string")]
+    VersionNotAString,
+    /// No `Version`.
+    #[error("no Version field")]
+    NoVersion,
+    /// `Time` (shown as JSON) is not an RFC 3339 date-time.
+    #[error("Time {0} is not an RFC 3339 time")]
+    Time(String),
+    /// `Origin` (of this JSON kind) would not decode into `codehost.Origin`.
+    #[error("Origin {0} is not an object")]
+    OriginNotAnObject(&'static str),
+    /// A string field of `Origin` holds another JSON kind.
+    #[error("Origin.{field} is {kind}, not a string")]
+    OriginField {
+        /// The field.
+        field: &'static str,
+        /// The JSON kind it holds.
+        kind: &'static str,
+    },
+    /// `Version` is not a canonical semantic version.
+    #[error("Version {version:?} is not canonical: {source}")]
+    NotCanonical {
+        /// The `Version` field.
+        version: String,
+        /// Why it is not canonical.
+        #[source]
+        source: crate::Error,
+    },
+    /// Names another version than the one asked for.
+    #[error("info is for version {got} instead of the requested {requested}")]
+    OtherVersion {
+        /// The version the info names.
+        got: Version,
+        /// The version asked for.
+        requested: Version,
+    },
+    /// Names a version the module path cannot have (`v2.0.0` of a path without `/v2`).
+    #[error("Version {version} is not a version of {module}: {source}")]
+    NotOfModule {
+        /// The version the info names.
+        version: Version,
+        /// The module asked for.
+        module: ModulePath,
+        /// Why the version does not fit the path.
+        #[source]
+        source: crate::Error,
+    },
+}
+
 /// A field of a JSON object the way Go's `encoding/json` finds it: the exact key, else a key
 /// equal ignoring case.
 fn field<'a>(object: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
@@ -20,21 +79,24 @@ fn field<'a>(object: &'a serde_json::Map<String, Value>, name: &str) -> Option<&
 
 /// Checks a `RevInfo` and returns its version. Unknown fields (`Origin`, …) are ignored, as the
 /// go command does.
-pub fn parse(body: &[u8]) -> Result<Version, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
-    let object = value.as_object().ok_or("not a JSON object")?;
+pub fn parse(body: &[u8]) -> Result<Version, RevInfoError> {
+    let value: Value = serde_json::from_slice(body).map_err(RevInfoError::Json)?;
+    let object = value.as_object().ok_or(RevInfoError::NotAnObject)?;
     let version = match field(object, "Version") {
         Some(Value::String(v)) => v,
-        Some(_) => return Err("Version is not a string".to_string()),
-        None => return Err("no Version field".to_string()),
+        Some(_) => return Err(RevInfoError::VersionNotAString),
+        None => return Err(RevInfoError::NoVersion),
     };
     match field(object, "Time") {
         None | Some(Value::Null) => {}
         Some(Value::String(time)) if is_rfc3339(time) => {}
-        Some(time) => return Err(format!("Time {time} is not an RFC 3339 time")),
+        Some(time) => return Err(RevInfoError::Time(time.to_string())),
     }
     check_origin(field(object, "Origin"))?;
-    Version::parse(version).map_err(|e| format!("Version {version:?} is not canonical: {e}"))
+    Version::parse(version).map_err(|source| RevInfoError::NotCanonical {
+        version: version.clone(),
+        source,
+    })
 }
 
 /// The string fields of `codehost.Origin`: the go command decodes `Origin` into that struct, so
@@ -51,17 +113,20 @@ const ORIGIN_FIELDS: &[&str] = &[
     "RepoSum",
 ];
 
-fn check_origin(origin: Option<&Value>) -> Result<(), String> {
+fn check_origin(origin: Option<&Value>) -> Result<(), RevInfoError> {
     let object = match origin {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::Object(object)) => object,
-        Some(other) => return Err(format!("Origin {} is not an object", kind(other))),
+        Some(other) => return Err(RevInfoError::OriginNotAnObject(kind(other))),
     };
     for name in ORIGIN_FIELDS {
         match field(object, name) {
             None | Some(Value::Null) | Some(Value::String(_)) => {}
             Some(other) => {
-                return Err(format!("Origin.{name} is {}, not a string", kind(other)));
+                return Err(RevInfoError::OriginField {
+                    field: name,
+                    kind: kind(other),
+                });
             }
         }
     }
@@ -80,22 +145,27 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// `.info` of a canonical version: must name exactly that version.
-pub fn check_for(version: &Version, body: &[u8]) -> Result<(), String> {
+pub fn check_for(version: &Version, body: &[u8]) -> Result<(), RevInfoError> {
     let got = parse(body)?;
     if &got != version {
-        return Err(format!(
-            "info is for version {got} instead of the requested {version}"
-        ));
+        return Err(RevInfoError::OtherVersion {
+            got,
+            requested: version.clone(),
+        });
     }
     Ok(())
 }
 
 /// `.info` of a query, or `@latest`: must name a canonical version of `module`.
-pub fn check_of(module: &ModulePath, body: &[u8]) -> Result<Version, String> {
+pub fn check_of(module: &ModulePath, body: &[u8]) -> Result<Version, RevInfoError> {
     let version = parse(body)?;
-    module
-        .check_version(&version)
-        .map_err(|e| format!("Version {version} is not a version of {module}: {e}"))?;
+    if let Err(source) = module.check_version(&version) {
+        return Err(RevInfoError::NotOfModule {
+            version,
+            module: module.clone(),
+            source,
+        });
+    }
     Ok(version)
 }
 
@@ -209,17 +279,20 @@ mod tests {
         assert!(
             check_for(&v, br#"{"Version":"v1.2.4"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("instead of")
         );
         assert!(
             check_for(&v, br#"{"Version":"v1.2.3","Time":"yesterday"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("RFC 3339")
         );
         assert!(check_for(&v, b"not json").is_err());
         assert!(
             check_for(&v, br#"{"Time":"2023-01-02T03:04:05Z"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("no Version")
         );
         assert!(check_for(&v, br#"["v1.2.3"]"#).is_err());
@@ -237,12 +310,14 @@ mod tests {
         assert!(
             ok(r#"{"Version":"v1.2.3","Origin":"git"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("not an object")
         );
         assert!(ok(r#"{"Version":"v1.2.3","Origin":[]}"#).is_err());
         assert!(
             ok(r#"{"Version":"v1.2.3","Origin":{"Hash":5}}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("Origin.Hash")
         );
         assert!(ok(r#"{"Version":"v1.2.3","origin":{"vcs":true}}"#).is_err());
@@ -255,6 +330,7 @@ mod tests {
         assert!(
             check_of(&m, br#"{"Version":"v2.0.0"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("not a version of")
         );
     }

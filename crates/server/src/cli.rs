@@ -78,6 +78,16 @@ pub struct PrewarmArgs {
     /// running server holds a sled store locked).
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
+    /// A go command `latest` note ($GOPATH/pkg/sumdb/sum.golang.org/latest) of a machine that
+    /// will use this proxy: checked with the database's key, proven against the sealed tree,
+    /// and remembered for every later seal. Repeatable; also prewarm.sumdb_known_trees.
+    #[arg(long = "sumdb-known-tree", value_name = "FILE")]
+    pub sumdb_known_trees: Vec<PathBuf>,
+    /// Keep the store current instead: ask upstream again for the @v/list and @latest of every
+    /// stored module (or of the modules given as ITEMs / in --file) and fetch their new
+    /// releases, then seal.
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 /// Where the configuration file is.
@@ -108,6 +118,11 @@ pub struct ExportArgs {
     /// Leave out the checksum database (tree heads, lookups, tiles).
     #[arg(long)]
     pub no_sumdb: bool,
+    /// An incremental bundle: only what is new since this earlier bundle (the bundle file, or
+    /// the <bundle>.manifest.json export writes beside it), plus the tiles that prove its tree
+    /// against the new one. Importing it needs that bundle imported first.
+    #[arg(long, value_name = "BUNDLE|MANIFEST")]
+    pub since: Option<PathBuf>,
 }
 
 /// `import` arguments.

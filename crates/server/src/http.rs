@@ -22,12 +22,16 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{Compress, Next, from_fn};
-use actix_web::{App, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
+use actix_web::{
+    App, HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web,
+};
 use bytes::Bytes;
 use gomod::request::{InfoVersion, ProxyRequest};
 use gomod::sumdb::SumdbPath;
+use gomodproxy_access::{AuditDecision, Refusal};
 use gomodproxy_service::{Answer, Body, ProxyService, ServiceError, VersionQuery};
 
+use crate::access::{AccessLayer, Caller, Parsed, Target};
 use crate::backend::Store;
 use crate::metrics::{Metrics, route_of};
 
@@ -59,6 +63,7 @@ pub struct AppState {
     mutable_cache_control: String,
     metrics: Arc<Metrics>,
     store: Option<Store>,
+    access: Arc<AccessLayer>,
 }
 
 impl AppState {
@@ -69,7 +74,19 @@ impl AppState {
             mutable_cache_control: format!("public, max-age={}", list_ttl.as_secs()),
             metrics: Arc::default(),
             store: None,
+            access: Arc::new(AccessLayer::open()),
         }
+    }
+
+    /// Puts `access` (authentication, rules, policy) in front of the service.
+    pub fn with_access(mut self, access: Arc<AccessLayer>) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// The access layer.
+    pub fn access(&self) -> &Arc<AccessLayer> {
+        &self.access
     }
 
     /// Reports the memory cache of `store` in the metrics.
@@ -100,6 +117,23 @@ pub enum ProxyError {
     /// `/readyz` when the store does not answer its probe.
     #[error("not ready: {0}")]
     NotReady(ServiceError),
+    /// No credentials where they are needed, or wrong ones.
+    #[error("{reason}")]
+    Unauthorized {
+        /// The one-line reason (never whether the module exists).
+        reason: String,
+        /// The `WWW-Authenticate` value.
+        challenge: Option<String>,
+    },
+    /// A valid identity the access rules do not admit to the module.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many failed attempts from the client's address.
+    #[error("too many failed authentication attempts; retry in {} s", .0.as_secs().max(1))]
+    RateLimited(Duration),
+    /// The allow/deny policy refuses the module or version.
+    #[error("refused by policy: {0}")]
+    Refused(Refusal),
 }
 
 impl ResponseError for ProxyError {
@@ -117,6 +151,9 @@ impl ResponseError for ProxyError {
             },
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ProxyError::Forbidden(_) | ProxyError::Refused(_) => StatusCode::FORBIDDEN,
+            ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -134,8 +171,21 @@ impl ResponseError for ProxyError {
         if let ProxyError::MethodNotAllowed(_) = self {
             response.insert_header((header::ALLOW, "GET, HEAD"));
         }
-        if let ProxyError::Service(ServiceError::Overloaded(_)) = self {
-            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        match self {
+            ProxyError::Service(ServiceError::Overloaded(_)) => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+            }
+            ProxyError::RateLimited(after) => {
+                let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+                response.insert_header((header::RETRY_AFTER, seconds.max(1).to_string()));
+            }
+            ProxyError::Unauthorized {
+                challenge: Some(challenge),
+                ..
+            } => {
+                response.insert_header((header::WWW_AUTHENTICATE, challenge.as_str()));
+            }
+            _ => {}
         }
         response.body(message)
     }
@@ -177,6 +227,7 @@ pub fn app(
 > {
     App::new()
         .app_data(web::Data::new(state))
+        .wrap(from_fn(crate::access::guard))
         .wrap(from_fn(access_log))
         .wrap(Compress::default())
         .wrap(from_fn(after_compress))
@@ -294,28 +345,98 @@ enum Kind {
     Binary,
 }
 
-/// Every GOPROXY path.
+/// Every GOPROXY path: parse, apply the policy, ask the service, write the audit line.
 async fn proxy(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ProxyError> {
     check_method(&req)?;
     // The raw path, still percent-encoded: `gomod` decodes and bounds it, so that `%2F`, `%00`,
     // `..` and overlong input are judged on what the client actually sent.
-    let raw = req.uri().path();
-    let raw = raw.strip_prefix('/').unwrap_or(raw);
+    // The guard parsed it already (from the same raw path).
+    let parsed = req.extensions_mut().remove::<Parsed>();
+    let request = match parsed {
+        Some(Parsed(request)) => request,
+        None => {
+            let raw = req.uri().path();
+            ProxyRequest::parse(raw.strip_prefix('/').unwrap_or(raw))?
+        }
+    };
+    let target = Target::of(&request);
+    let caller = req.extensions().get::<Caller>().cloned();
+    match answer(&state, request).await {
+        Ok((answer, kind)) => {
+            let response = respond(&req, answer, kind, &state.mutable_cache_control);
+            if let Some(caller) = &caller {
+                let bytes = match response.body().size() {
+                    BodySize::Sized(n) if req.method() != Method::HEAD => n,
+                    _ => 0,
+                };
+                caller.audit(
+                    &target,
+                    AuditDecision::Served,
+                    response.status().as_u16(),
+                    bytes,
+                );
+            }
+            Ok(response)
+        }
+        Err(error) => {
+            if let (Some(caller), ProxyError::Refused(_)) = (&caller, &error) {
+                let reason = error.to_string();
+                caller.audit(
+                    &target,
+                    AuditDecision::Refused { reason: &reason },
+                    error.status_code().as_u16(),
+                    0,
+                );
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The service's answer to a request the policy admits. A `list` drops the versions the
+/// policy refuses, and an `@latest` or `.info` query is refused when it resolves to one, so
+/// the go command never picks a refused version.
+async fn answer(state: &AppState, request: ProxyRequest) -> Result<(Answer, Kind), ProxyError> {
     let service = &state.service;
-    let (answer, kind) = match ProxyRequest::parse(raw)? {
-        ProxyRequest::List { module } => (service.list(&module).await?, Kind::Text),
-        ProxyRequest::Latest { module } => (service.latest(&module).await?, Kind::Json),
+    let access = &state.access;
+    let policy = |module: &gomod::ModulePath, version: Option<&gomod::Version>| {
+        access
+            .check_policy(module, version)
+            .map_err(ProxyError::Refused)
+    };
+    Ok(match request {
+        ProxyRequest::List { module } => {
+            policy(&module, None)?;
+            let answer = service.list(&module).await?;
+            (filter_list(access, &module, answer).await?, Kind::Text)
+        }
+        ProxyRequest::Latest { module } => {
+            policy(&module, None)?;
+            let answer = service.latest(&module).await?;
+            (check_resolved(access, &module, answer).await?, Kind::Json)
+        }
         ProxyRequest::Info { module, version } => {
             let query = match version {
-                InfoVersion::Canonical(v) => VersionQuery::Canonical(v),
-                InfoVersion::Query(q) => VersionQuery::Query(q),
+                InfoVersion::Canonical(v) => {
+                    policy(&module, Some(&v))?;
+                    VersionQuery::Canonical(v)
+                }
+                InfoVersion::Query(q) => {
+                    policy(&module, None)?;
+                    VersionQuery::Query(q)
+                }
             };
-            (service.info(&module, &query).await?, Kind::Json)
+            let answer = service.info(&module, &query).await?;
+            (check_resolved(access, &module, answer).await?, Kind::Json)
         }
         ProxyRequest::Mod { module, version } => {
+            policy(&module, Some(&version))?;
             (service.go_mod(&module, &version).await?, Kind::Text)
         }
-        ProxyRequest::Zip { module, version } => (service.zip(&module, &version).await?, Kind::Zip),
+        ProxyRequest::Zip { module, version } => {
+            policy(&module, Some(&version))?;
+            (service.zip(&module, &version).await?, Kind::Zip)
+        }
         ProxyRequest::Sumdb { name, path } => {
             let kind = match path {
                 SumdbPath::Tile(_) => Kind::Binary,
@@ -323,8 +444,81 @@ async fn proxy(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
             };
             (service.sumdb(&name, &path).await?, kind)
         }
-    };
-    Ok(respond(&req, answer, kind, &state.mutable_cache_control))
+    })
+}
+
+/// The whole body of a small answer (`list`, `.info`, `@latest`: bounded by
+/// `fetch.max_info_size`).
+async fn small_body(body: Body) -> Result<Bytes, ProxyError> {
+    use futures::StreamExt;
+    match body {
+        Body::Bytes(bytes) => Ok(bytes),
+        Body::Stream(mut stream) => {
+            let mut all = bytes::BytesMut::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| {
+                    ProxyError::Service(ServiceError::BadUpstream(format!(
+                        "reading a stored answer: {e}"
+                    )))
+                })?;
+                all.extend_from_slice(&chunk);
+            }
+            Ok(all.freeze())
+        }
+    }
+}
+
+/// A `list` without the versions the policy refuses.
+async fn filter_list(
+    access: &AccessLayer,
+    module: &gomod::ModulePath,
+    mut answer: Answer,
+) -> Result<Answer, ProxyError> {
+    let body = small_body(answer.body).await?;
+    let policy = access.policy().current();
+    let text = String::from_utf8_lossy(&body);
+    let mut kept = String::with_capacity(text.len());
+    let mut dropped = false;
+    for line in text.lines() {
+        let version = line.trim();
+        if !version.is_empty() && policy.check(module.as_str(), Some(version)).is_err() {
+            dropped = true;
+            continue;
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    if dropped {
+        answer.size = kept.len() as u64;
+        answer.etag = None;
+        answer.body = Body::Bytes(Bytes::from(kept));
+    } else {
+        answer.body = Body::Bytes(body);
+    }
+    Ok(answer)
+}
+
+/// An `.info` or `@latest` answer, refused if the version it resolved to is refused.
+async fn check_resolved(
+    access: &AccessLayer,
+    module: &gomod::ModulePath,
+    mut answer: Answer,
+) -> Result<Answer, ProxyError> {
+    let body = small_body(answer.body).await?;
+    #[derive(serde::Deserialize)]
+    struct Info {
+        #[serde(rename = "Version")]
+        version: String,
+    }
+    if let Ok(info) = serde_json::from_slice::<Info>(&body) {
+        access
+            .policy()
+            .current()
+            .check(module.as_str(), Some(&info.version))
+            .map_err(ProxyError::Refused)?;
+    }
+    answer.body = Body::Bytes(body);
+    Ok(answer)
 }
 
 /// Turns an answer into a 200 (or a 304 when the client's `If-None-Match` matches).

@@ -20,6 +20,7 @@
 
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod backend;
 pub mod cli;
 pub mod config;

@@ -67,6 +67,8 @@ fn prewarm(args: PrewarmArgs) -> anyhow::Result<()> {
         server: args.server,
         concurrency: args.concurrency,
         retries: args.retries,
+        known_trees: args.sumdb_known_trees,
+        refresh: args.refresh,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     if runtime.block_on(gomodproxy::prewarm::run(request, config))? {
@@ -103,13 +105,14 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
         modules: args.modules,
         go_sums: args.go_sums,
         sumdb: !args.no_sumdb,
+        since: args.since,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     if runtime.block_on(gomodproxy::transfer::export(request, config))? {
         Ok(())
     } else {
         Err(anyhow::anyhow!(
-            "the bundle is incomplete: the store lacks objects a go.sum names (listed above)"
+            "the bundle is incomplete: the store lacks objects it needs (listed above)"
         ))
     }
 }

@@ -13,14 +13,17 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_trait::async_trait;
 use bytes::Bytes;
-use gomod::sumdb::tlog::{Tile, TilePlan, Tree, stored_hash_index};
+use gomod::sumdb::tlog::{
+    Tile, TilePlan, Tree, stored_hash_index, sub_tree_index, tree_hash_from_subtrees,
+};
 use gomod::sumdb::{Lookup, note::Verifier};
 use gomod::{ModulePath, Version};
-use gomodproxy_service::ProxyService;
 use gomodproxy_service::prewarm::{
-    Item, Outcome, PrewarmOptions, Report, Target, TargetDone, WarmError, Warmed, Warmer, prewarm,
+    Item, Outcome, PrewarmOptions, RefreshScope, Report, StoredModule, Target, TargetDone,
+    WarmError, Warmed, Warmer, prewarm, refresh,
 };
 use gomodproxy_service::progress::Progress;
+use gomodproxy_service::{KnownTree, ProxyService, SealReport};
 use gomodproxy_storage::ArtifactKind;
 use indicatif::ProgressBar;
 
@@ -45,6 +48,11 @@ pub struct Request {
     pub concurrency: Option<usize>,
     /// Overrides `prewarm.retries`.
     pub retries: Option<u32>,
+    /// Go command `latest` notes of clients (`--sumdb-known-tree`), beside the config's
+    /// `prewarm.sumdb_known_trees`.
+    pub known_trees: Vec<PathBuf>,
+    /// Refresh instead (`--refresh`): the items name modules (none: every stored module).
+    pub refresh: bool,
 }
 
 /// Turns the request (or, without items, the config's `prewarm.items`) into items.
@@ -85,26 +93,109 @@ pub fn items(
         .collect()
 }
 
-/// The options of a run: the config's `[prewarm]` with the command line's overrides.
-pub fn options(request: &Request, config: &Config) -> PrewarmOptions {
-    PrewarmOptions {
+/// The options of a run: the config's `[prewarm]` with the command line's overrides; the known
+/// trees (the config's and the command line's) are read here, and a file that cannot be read
+/// is an error.
+pub fn options(request: &Request, config: &Config) -> anyhow::Result<PrewarmOptions> {
+    let known_trees = config
+        .prewarm
+        .sumdb_known_trees
+        .iter()
+        .chain(&request.known_trees)
+        .map(|path| KnownTree::read(path).map_err(anyhow::Error::new))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(PrewarmOptions {
         concurrency: request.concurrency.unwrap_or(config.prewarm.concurrency),
         retries: request.retries.unwrap_or(config.prewarm.retries),
         retry_backoff: config.prewarm.retry_backoff,
+        known_trees,
         ..PrewarmOptions::default()
+    })
+}
+
+/// What `--refresh` refreshes: the modules the items name (`module` or `module@latest`), or
+/// every stored module when there are none.
+pub fn refresh_scope(request: &Request) -> anyhow::Result<RefreshScope> {
+    let mut texts = request.items.clone();
+    for file in &request.files {
+        texts.extend(
+            read_list(file)
+                .with_context(|| format!("cannot read the module list {}", file.display()))?,
+        );
+    }
+    if !request.toolchains.is_empty() {
+        anyhow::bail!("--refresh takes modules, not --toolchain");
+    }
+    if texts.is_empty() {
+        return Ok(RefreshScope::Stored);
+    }
+    let modules = texts
+        .iter()
+        .map(|t| {
+            let path = t.trim().strip_suffix("@latest").unwrap_or(t.trim());
+            ModulePath::parse(path).map_err(|e| {
+                anyhow::anyhow!("--refresh {t:?}: want a module path (or module@latest): {e}")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(RefreshScope::Modules(modules))
+}
+
+/// The job a request asks for.
+enum Job {
+    Prewarm(Vec<Item>),
+    Refresh(RefreshScope),
+}
+
+impl Job {
+    async fn run(
+        &self,
+        warmer: &dyn Warmer,
+        options: &PrewarmOptions,
+        progress: &dyn Progress<TargetDone>,
+    ) -> Report {
+        match self {
+            Job::Prewarm(items) => prewarm(warmer, items, options, progress).await,
+            Job::Refresh(scope) => refresh(warmer, scope, options, progress).await,
+        }
     }
 }
 
 /// Runs `gomodproxy prewarm`; `Ok(false)` when something failed (already reported).
 pub async fn run(request: Request, config: Config) -> anyhow::Result<bool> {
-    let options = options(&request, &config);
-    let items = items(&request, &config, &options)?;
+    let options = options(&request, &config)?;
+    let job = if request.refresh {
+        Job::Refresh(refresh_scope(&request)?)
+    } else {
+        Job::Prewarm(items(&request, &config, &options)?)
+    };
     let progress = TerminalProgress::new();
     let started = Instant::now();
+    let policy = crate::access::policy(&config)?;
     let report = match &request.server {
         Some(url) => {
             let warmer = HttpWarmer::new(url, &config)?;
-            prewarm(&warmer, &items, &options, &progress).await
+            for k in &options.known_trees {
+                let verifier = warmer.sumdb.as_ref().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "known tree {}: the checksum database is off (sumdb.enabled)",
+                        k.origin
+                    )
+                })?;
+                open(verifier, &k.note, &k.origin).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e} (not a tree head signed by the key of {})",
+                        verifier.name()
+                    )
+                })?;
+            }
+            if request.refresh && matches!(job, Job::Refresh(RefreshScope::Stored)) {
+                anyhow::bail!(
+                    "--refresh --server needs the modules to refresh (a running server's store cannot be listed)"
+                );
+            }
+            let warmer = crate::access::PolicyWarmer::new(&warmer, policy);
+            job.run(&warmer, &options, &progress).await
         }
         None => {
             let store = crate::backend::open(&config.storage, &config.cache)
@@ -114,11 +205,16 @@ pub async fn run(request: Request, config: Config) -> anyhow::Result<bool> {
                         "{e} (if a running server holds this store, prewarm through it with --server URL)"
                     )
                 })?;
-            let mut service_config = config.service_config();
+            let mut service_config = crate::access::service_config(&config)?;
             service_config.fetch_lock = crate::backend::fetch_lock(&config.coordination).await?;
             let service = ProxyService::new(store.storage.clone(), service_config)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-            prewarm(&service, &items, &options, &progress).await
+            // A known tree signed by another key is refused before anything is fetched.
+            for k in &options.known_trees {
+                service.open_known_tree(k)?;
+            }
+            let warmer = crate::access::PolicyWarmer::new(&service, policy);
+            job.run(&warmer, &options, &progress).await
         }
     };
     progress.finish();
@@ -126,10 +222,64 @@ pub async fn run(request: Request, config: Config) -> anyhow::Result<bool> {
     Ok(report.ok())
 }
 
+/// Runs `prewarm --refresh` of every stored module in the background every
+/// `prewarm.refresh_interval` (when set), reporting in the logs and metrics.
+pub fn start_refresh_schedule(
+    config: &Config,
+    service: ProxyService,
+    policy: std::sync::Arc<gomodproxy_access::Policy>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+) {
+    let interval = config.prewarm.refresh_interval;
+    if interval.is_zero() {
+        return;
+    }
+    if config.mode == crate::config::Mode::Offline {
+        tracing::warn!(target: "gomodproxy::prewarm", "prewarm.refresh_interval is set, but an offline proxy has no upstream to refresh from: no scheduled refresh");
+        return;
+    }
+    let options = match options(&Request::default(), config) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(target: "gomodproxy::prewarm", error = %format!("{e:#}"), "scheduled refresh not started");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is now: the first refresh runs one interval after the start.
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            metrics.prewarm.set_running(true);
+            tracing::info!(target: "gomodproxy::prewarm", "scheduled refresh started");
+            let started = Instant::now();
+            let warmer = crate::access::PolicyWarmer::new(&service, policy.clone());
+            let report = refresh(&warmer, &RefreshScope::Stored, &options, &metrics.prewarm).await;
+            metrics.prewarm.set_running(false);
+            for (what, why) in &report.failures {
+                tracing::warn!(target: "gomodproxy::prewarm", item = %what, error = %why, "refresh failed");
+            }
+            tracing::info!(
+                target: "gomodproxy::prewarm",
+                targets = report.targets,
+                fetched = report.fetched,
+                failed = report.failures.len(),
+                bytes = report.bytes_fetched,
+                sumdb_records = report.sumdb_records,
+                sumdb_trees = report.sumdb_trees,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "scheduled refresh finished"
+            );
+        }
+    });
+}
+
 /// The summary on stdout, the failures on stderr.
 pub fn print_report(report: &Report, elapsed: Duration) {
     println!(
-        "prewarm: {} module versions in {:.1?}: {} fetched ({} artifacts, {}), {} already stored, {} failed; {} checksum records provable offline",
+        "prewarm: {} module versions in {:.1?}: {} fetched ({} artifacts, {}), {} already stored, {} failed; {} tree heads provable offline ({} known); {} checksum records provable offline",
         report.targets,
         elapsed,
         report.fetched,
@@ -137,6 +287,8 @@ pub fn print_report(report: &Report, elapsed: Duration) {
         human_bytes(report.bytes_fetched),
         report.already_stored,
         report.failures.len(),
+        report.sumdb_trees,
+        report.sumdb_known,
         report.sumdb_records,
     );
     for (what, why) in &report.failures {
@@ -308,14 +460,24 @@ impl Warmer for HttpWarmer {
         Ok(self.get(&format!("{}/@latest", module.escaped())).await?.0)
     }
 
+    async fn stored_modules(&self) -> Result<Vec<StoredModule>, WarmError> {
+        Err(WarmError::Failed(
+            "a running server's store cannot be listed over HTTP: name the modules to refresh"
+                .to_string(),
+        ))
+    }
+
     /// Does what an offline client will do for each target: its lookup, then every tile that
-    /// proves the record in the tree the lookup came with — so the server has them stored.
-    async fn seal(&self, targets: &[Target]) -> Result<usize, WarmError> {
+    /// proves the record in the tree the lookup came with — so the server has them stored. For
+    /// each known tree, what a client that remembers it does: the tiles on its right edge, and
+    /// those that prove it a prefix of the server's tree. (The server stores those tiles, but
+    /// does not record the tree for later seals: only an in-process prewarm does.)
+    async fn seal(&self, targets: &[Target], known: &[KnownTree]) -> Result<SealReport, WarmError> {
+        let mut report = SealReport::default();
         let Some(verifier) = &self.sumdb else {
-            return Ok(0);
+            return Ok(report);
         };
         let name = verifier.name();
-        let mut checked = 0;
         for target in targets {
             let path = format!(
                 "sumdb/{name}/lookup/{}@{}",
@@ -330,27 +492,75 @@ impl Warmer for HttpWarmer {
             };
             let lookup =
                 Lookup::parse(&body).map_err(|e| WarmError::Failed(format!("{path}: {e}")))?;
-            let text = verifier
-                .open(&lookup.note)
-                .map_err(|e| WarmError::Failed(format!("{path}: {e}")))?;
-            let tree = Tree::parse(text).map_err(|e| WarmError::Failed(format!("{path}: {e}")))?;
-            let plan = TilePlan::new(tree, 8, &[stored_hash_index(0, lookup.id)])
-                .map_err(|e| WarmError::Failed(format!("{path}: {e}")))?;
-            let mut data = Vec::new();
-            for tile in plan.tiles() {
-                data.push(self.get(&tile_path(name, tile)).await?.0);
-            }
-            let proven = plan
-                .verify(&data)
-                .map_err(|e| WarmError::Failed(format!("{path}: {e}")))?;
+            let tree = open(verifier, &lookup.note, &path)?;
+            let proven = self
+                .proven(name, tree, &[stored_hash_index(0, lookup.id)], &path)
+                .await?;
             if proven != [gomod::sumdb::tlog::record_hash(lookup.text.as_bytes())] {
                 return Err(WarmError::Failed(format!(
                     "{path}: the record is not in the tree the server serves"
                 )));
             }
-            checked += 1;
+            report.records += 1;
         }
-        Ok(checked)
+        if known.is_empty() {
+            return Ok(report);
+        }
+        let latest_path = format!("sumdb/{name}/latest");
+        let (note, _) = self.get(&latest_path).await?;
+        let served = open(verifier, &note, &latest_path)?;
+        for k in known {
+            let tree = open(verifier, &k.note, &k.origin)?;
+            if tree.n > served.n {
+                return Err(WarmError::Failed(format!(
+                    "known tree {}: {} records, but the server's tree of {name} has {} (prewarm the server first)",
+                    k.origin, tree.n, served.n
+                )));
+            }
+            let stx = sub_tree_index(0, tree.n);
+            // Its own right edge, as the client rebuilds it, then the proof in the server's tree.
+            for (within, what) in [(tree, "its own tiles"), (served, "the server's tree")] {
+                let hashes = self.proven(name, within, &stx, &k.origin).await?;
+                if tree_hash_from_subtrees(&hashes).unwrap_or_default() != tree.hash {
+                    return Err(WarmError::Failed(format!(
+                        "known tree {}: {what} do not prove it (a fork?)",
+                        k.origin
+                    )));
+                }
+            }
+            report.known += 1;
+            report.trees += 1;
+        }
+        Ok(report)
+    }
+}
+
+/// Opens a signed tree note with `verifier`; `what` names it in errors.
+fn open(verifier: &Verifier, note: &[u8], what: &str) -> Result<Tree, WarmError> {
+    let text = verifier
+        .open(note)
+        .map_err(|e| WarmError::Failed(format!("{what}: {e}")))?;
+    Tree::parse(text).map_err(|e| WarmError::Failed(format!("{what}: {e}")))
+}
+
+impl HttpWarmer {
+    /// The stored hashes at `indexes` of `tree`, through tiles the server serves (which it
+    /// fetches, verifies and stores as needed), checked here.
+    async fn proven(
+        &self,
+        name: &str,
+        tree: Tree,
+        indexes: &[i64],
+        what: &str,
+    ) -> Result<Vec<gomod::sumdb::tlog::Hash>, WarmError> {
+        let plan = TilePlan::new(tree, 8, indexes)
+            .map_err(|e| WarmError::Failed(format!("{what}: {e}")))?;
+        let mut data = Vec::new();
+        for tile in plan.tiles() {
+            data.push(self.get(&tile_path(name, tile)).await?.0);
+        }
+        plan.verify(&data)
+            .map_err(|e| WarmError::Failed(format!("{what}: {e}")))
     }
 }
 

@@ -7,7 +7,9 @@ use actix_web::HttpServer;
 use anyhow::Context;
 use gomodproxy_service::ProxyService;
 use gomodproxy_service::prewarm::prewarm;
+use gomodproxy_tls::ListenerTls;
 
+use crate::access::AccessLayer;
 use crate::backend;
 use crate::config::Config;
 use crate::http::{AppState, app};
@@ -16,14 +18,44 @@ use crate::metrics::Metrics;
 /// Opens the store (and probes it), builds the service, and serves until SIGTERM or SIGINT;
 /// then stops accepting and lets in-flight requests finish for up to `shutdown_timeout`.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let access = Arc::new(AccessLayer::new(&config).context("access configuration")?);
+    let tls = match config.tls.enabled() {
+        true => Some(Arc::new(
+            ListenerTls::load(&config.tls).context("TLS listener (tls.cert_file, tls.key_file)")?,
+        )),
+        false => None,
+    };
     let store = backend::open(&config.storage, &config.cache).await?;
-    let mut service_config = config.service_config();
+    let mut service_config = config.runtime_service_config()?;
     service_config.fetch_lock = backend::fetch_lock(&config.coordination).await?;
+    service_config.private_names = Some(access.private_names());
     let service = ProxyService::new(store.storage.clone(), service_config).map_err(|e| {
         anyhow::anyhow!("invalid `upstream` {:?}: {e}", config.upstream.to_string())
     })?;
-    let state = AppState::new(service.clone(), config.list_ttl).with_store(store);
-    start_background_prewarm(&config, service, state.metrics());
+    let state = AppState::new(service.clone(), config.list_ttl)
+        .with_store(store)
+        .with_access(access.clone());
+    // The watchers reload on file changes while they live: as long as the server runs.
+    let _access_watchers = access
+        .watch()
+        .context("cannot watch the credential files")?;
+    let _tls_watcher = match &tls {
+        Some(tls) => tls.watch().context("cannot watch the TLS files")?,
+        None => None,
+    };
+    reload_on_sighup(access.clone(), tls.clone());
+    start_background_prewarm(
+        &config,
+        service.clone(),
+        access.policy().clone(),
+        state.metrics(),
+    );
+    crate::prewarm::start_refresh_schedule(
+        &config,
+        service,
+        access.policy().clone(),
+        state.metrics(),
+    );
 
     let workers = match config.workers {
         0 => std::thread::available_parallelism()
@@ -38,14 +70,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .workers(workers)
         .max_connections(per_worker)
         .shutdown_timeout(whole_seconds(config.shutdown_timeout))
-        .shutdown_signal(shutdown_signal())
-        .bind(config.listen)
-        .with_context(|| format!("cannot listen on `listen` = {}", config.listen))?;
+        .shutdown_signal(shutdown_signal());
+    let server = match (&tls, config.tls.listen) {
+        (None, _) => server
+            .bind(config.listen)
+            .with_context(|| format!("cannot listen on `listen` = {}", config.listen))?,
+        (Some(tls), None) => server
+            .bind_rustls_0_23(config.listen, tls.server_config())
+            .with_context(|| format!("cannot listen on `listen` = {}", config.listen))?,
+        (Some(tls), Some(https)) => server
+            .bind(config.listen)
+            .with_context(|| format!("cannot listen on `listen` = {}", config.listen))?
+            .bind_rustls_0_23(https, tls.server_config())
+            .with_context(|| format!("cannot listen on `tls.listen` = {https}"))?,
+    };
 
     let addresses: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
     tracing::info!(
         listen = %addresses.join(","),
         mode = %config.mode,
+        tls = tls.as_ref().map(|t| t.current().fingerprint).unwrap_or_else(|| "off".into()),
+        https = %config.tls.listen.map_or_else(String::new, |a| a.to_string()),
+        auth = access.control().enabled(),
         storage = %backend::describe(&config.storage),
         upstream = %config.upstream,
         workers,
@@ -60,12 +106,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Runs the configured `prewarm.items` in the background, reporting in the logs and metrics.
-fn start_background_prewarm(config: &Config, service: ProxyService, metrics: Arc<Metrics>) {
+fn start_background_prewarm(
+    config: &Config,
+    service: ProxyService,
+    policy: Arc<gomodproxy_access::Policy>,
+    metrics: Arc<Metrics>,
+) {
     if config.prewarm.items.is_empty() {
         return;
     }
     let request = crate::prewarm::Request::default();
-    let options = crate::prewarm::options(&request, config);
+    let options = match crate::prewarm::options(&request, config) {
+        Ok(options) => options,
+        Err(e) => {
+            tracing::error!(target: "gomodproxy::prewarm", error = %format!("{e:#}"), "prewarm not started");
+            return;
+        }
+    };
     let items = match crate::prewarm::items(&request, config, &options) {
         Ok(items) => items,
         Err(e) => {
@@ -77,7 +134,8 @@ fn start_background_prewarm(config: &Config, service: ProxyService, metrics: Arc
         metrics.prewarm.set_running(true);
         tracing::info!(target: "gomodproxy::prewarm", items = items.len(), "background prewarm started");
         let started = std::time::Instant::now();
-        let report = prewarm(&service, &items, &options, &metrics.prewarm).await;
+        let warmer = crate::access::PolicyWarmer::new(&service, policy);
+        let report = prewarm(&warmer, &items, &options, &metrics.prewarm).await;
         metrics.prewarm.set_running(false);
         for (what, why) in &report.failures {
             tracing::warn!(target: "gomodproxy::prewarm", item = %what, error = %why, "prewarm failed");
@@ -94,6 +152,47 @@ fn start_background_prewarm(config: &Config, service: ProxyService, metrics: Arc
             "background prewarm finished"
         );
     });
+}
+
+/// On SIGHUP, reloads the credential files, the policy and the certificate; what fails to load
+/// is logged and the previous state stays.
+fn reload_on_sighup(access: Arc<AccessLayer>, tls: Option<Arc<ListenerTls>>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(hup) => hup,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGHUP ({e}); files reload when they change");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP received; reloading credentials, policy and certificate");
+                let access = access.clone();
+                let tls = tls.clone();
+                // File reads and parsing: off the async workers.
+                let _ = tokio::task::spawn_blocking(move || {
+                    access.reload();
+                    if let Some(tls) = tls {
+                        match tls.reload() {
+                            Ok(cert) => tracing::info!(
+                                fingerprint = %cert.fingerprint,
+                                chain = cert.chain_len,
+                                "TLS certificate reloaded"
+                            ),
+                            Err(e) => tracing::error!(
+                                error = %e,
+                                "TLS certificate not reloaded; the previous one stays"
+                            ),
+                        }
+                    }
+                })
+                .await;
+            }
+        });
+    }
 }
 
 /// Raises the soft limit of open files to the hard limit (the usual service setup) and

@@ -35,6 +35,8 @@ pub struct ExportRequest {
     pub go_sums: Vec<PathBuf>,
     /// Include the checksum database.
     pub sumdb: bool,
+    /// The earlier bundle (or its side manifest) this one follows.
+    pub since: Option<PathBuf>,
 }
 
 /// Opens the configured store and probes it.
@@ -80,8 +82,9 @@ fn rate(bytes: u64, elapsed: Duration) -> String {
     format!(", {}/s", human_bytes((bytes as f64 / secs) as u64))
 }
 
-/// Runs `gomodproxy export`; `Ok(false)` when a go.sum names objects the store lacks (the
-/// bundle is written anyway).
+/// Runs `gomodproxy export`; `Ok(false)` when a go.sum names objects the store lacks, or a
+/// tree head clients may remember cannot be proven against the bundle's (the bundle is written
+/// anyway).
 pub async fn export(request: ExportRequest, config: Config) -> anyhow::Result<bool> {
     let to_stdout = request.file == Path::new("-");
     let mut go_sums = Vec::new();
@@ -92,12 +95,20 @@ pub async fn export(request: ExportRequest, config: Config) -> anyhow::Result<bo
         let sum = GoSum::parse(&name, &data).map_err(|e| anyhow::anyhow!("{e}"))?;
         go_sums.push((name, sum));
     }
+    let since = request
+        .since
+        .as_deref()
+        .map(gomodproxy_bundle::read_since)
+        .transpose()
+        .context("--since")?;
     let storage = open_store(&config).await?;
     let options = ExportOptions {
         modules: request.modules.clone(),
         go_sums,
         sumdb: request.sumdb,
         source: crate::backend::describe(&config.storage),
+        since,
+        name: request.file.display().to_string(),
         ..ExportOptions::default()
     };
     let progress = Bar::new("export");
@@ -120,10 +131,30 @@ pub async fn export(request: ExportRequest, config: Config) -> anyhow::Result<bo
         report.elapsed,
         rate(report.bytes, report.elapsed),
     );
-    if to_stdout {
-        eprintln!("{summary}");
-    } else {
-        println!("{summary}");
+    let mut lines = vec![summary];
+    if let Some(m) = &report.manifest {
+        match &m.follows {
+            Some(f) => lines.push(format!(
+                "export: bundle {} follows {}; {} objects left out (the bundle it follows has them)",
+                m.id,
+                f.describe(),
+                report.unchanged
+            )),
+            None => lines.push(format!("export: bundle {} (a full bundle)", m.id)),
+        }
+    }
+    if !to_stdout {
+        lines.push(format!(
+            "export: manifest for the next --since written to {}",
+            gomodproxy_bundle::side_manifest_path(&request.file).display()
+        ));
+    }
+    for line in lines {
+        if to_stdout {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
     for path in &report.vanished {
         eprintln!("export: note: {path} was deleted from the store during the export");
@@ -154,6 +185,7 @@ pub async fn import(source: &Path, config: Config) -> anyhow::Result<bool> {
             .chain(config.routes.private_globs())
             .map(String::from)
             .collect(),
+        policy: Some(crate::access::import_policy(&config)?),
     };
     let progress = Bar::new("import");
     let report = gomodproxy_bundle::import(storage.as_ref(), input, &options, &progress).await;
@@ -168,6 +200,15 @@ pub async fn import(source: &Path, config: Config) -> anyhow::Result<bool> {
             m.created,
             m.selection
         );
+        if let Some(f) = &m.follows {
+            println!("import: it follows {}", f.describe());
+        }
+        if report.recorded {
+            println!(
+                "import: recorded as imported: {} (the bundle that follows it may be imported next)",
+                m.describe()
+            );
+        }
     }
     println!(
         "import: {} imported ({}), {} already there, {} refused, {} skipped (not store objects) in {:.1?}{}",
@@ -208,12 +249,13 @@ pub async fn verify(modules: Vec<String>, config: Config) -> anyhow::Result<bool
     progress.finish();
     let report = report.context("verify failed")?;
     println!(
-        "verify: {} zips ({}), {} go.mod files, {} checksum records, {} tiles, {} other objects checked in {:.1?}: {} problems",
+        "verify: {} zips ({}), {} go.mod files, {} checksum records, {} tiles, {} tree heads, {} other objects checked in {:.1?}: {} problems",
         report.zips,
         human_bytes(report.zip_bytes),
         report.mods,
         report.records,
         report.tiles,
+        report.trees,
         report.others,
         report.elapsed,
         report.problems.len(),

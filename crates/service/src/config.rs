@@ -10,7 +10,50 @@ use gomodproxy_vcs::DirectConfig;
 
 use crate::coordination;
 use crate::sumdb::SumdbSpec;
-use crate::upstream::{ModulePatterns, Routes, UpstreamChain};
+use crate::upstream::{ModulePatterns, Routes, UpstreamChain, UpstreamCredentials};
+
+/// A predicate over module paths: true for names that must never reach a checksum database
+/// (the server's access rules say which modules are restricted).
+pub type PrivateNames = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Outbound network settings of the HTTP upstreams and the checksum databases: the proxies
+/// (already resolved from the configuration and the environment by the caller: the service
+/// reads no environment variable) and the TLS trust. `Debug` redacts proxy credentials.
+#[derive(Clone, Default)]
+pub struct Outbound {
+    /// Proxy for `https://` URLs (`http://[user:password@]host:port`), tunnelled with
+    /// `CONNECT`. `None`: connect directly.
+    pub https_proxy: Option<String>,
+    /// Proxy for `http://` URLs.
+    pub http_proxy: Option<String>,
+    /// Hosts reached without a proxy (curl's `NO_PROXY` syntax: `corp.example.com`,
+    /// `.corp.example.com`, `10.0.0.0/8`, `*`).
+    pub no_proxy: Option<String>,
+    /// The extra CA and client certificate (`fetch.ca_file`, …); `None`: the system roots.
+    pub tls: Option<Arc<gomodproxy_tls::OutboundTls>>,
+}
+
+impl Outbound {
+    /// The proxy for a URL of `scheme`, if one is configured (`NO_PROXY` not considered).
+    pub(crate) fn proxy_for(&self, scheme: &str) -> Option<&str> {
+        match scheme {
+            "https" => self.https_proxy.as_deref(),
+            _ => self.http_proxy.as_deref(),
+        }
+    }
+}
+
+impl fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |p: &Option<String>| p.as_deref().map(gomodproxy_redact::url);
+        f.debug_struct("Outbound")
+            .field("https_proxy", &shown(&self.https_proxy))
+            .field("http_proxy", &shown(&self.http_proxy))
+            .field("no_proxy", &self.no_proxy)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
 
 /// Whether the proxy may use the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,6 +142,12 @@ pub struct ServiceConfig {
     /// Hosts (`cdn.example.com`, `*.example.com`) an https upstream may redirect to; redirects
     /// within the same scheme, host and port are always followed, others refused.
     pub redirect_hosts: Vec<String>,
+    /// Proxies and TLS trust for HTTP upstreams and checksum databases.
+    pub outbound: Outbound,
+    /// Credentials sent to HTTP upstreams by URL prefix (and module).
+    pub credentials: UpstreamCredentials,
+    /// More module names kept from checksum databases, besides `private` and private routes.
+    pub private_names: Option<PrivateNames>,
 }
 
 impl fmt::Debug for ServiceConfig {
@@ -142,6 +191,9 @@ impl fmt::Debug for ServiceConfig {
             .field("negative_cache_entries", &self.negative_cache_entries)
             .field("query_ttl", &self.query_ttl)
             .field("redirect_hosts", &self.redirect_hosts)
+            .field("outbound", &self.outbound)
+            .field("credentials", &self.credentials)
+            .field("private_names", &self.private_names.is_some())
             .finish()
     }
 }
@@ -185,6 +237,9 @@ impl Default for ServiceConfig {
             negative_cache_entries: 10_000,
             query_ttl: Duration::from_secs(10),
             redirect_hosts: Vec::new(),
+            outbound: Outbound::default(),
+            credentials: UpstreamCredentials::default(),
+            private_names: None,
         }
     }
 }

@@ -61,12 +61,13 @@ use crate::fetch::Upstreams;
 use crate::fetch::limits::{FetchLimits, LimitSettings, SpoolBudget};
 use crate::ttl_cache::TtlCache;
 
-pub use crate::config::{Mode, SUM_GOLANG_ORG_KEY, ServiceConfig};
+pub use crate::config::{Mode, Outbound, PrivateNames, SUM_GOLANG_ORG_KEY, ServiceConfig};
 pub use crate::error::{ServiceError, ServiceInitError, io_words, storage_words};
 pub use crate::fetch::limits::FetchLimitStats;
-pub use crate::sumdb::{SumdbSpec, SumdbSpecError};
+pub use crate::sumdb::{KnownTree, KnownTreeError, SealReport, SumdbSpec, SumdbSpecError};
 pub use crate::upstream::{
-    ModulePatterns, PatternError, Route, RouteError, Routes, UpstreamChain, UpstreamError,
+    CredentialEntry, CredentialError, ModulePatterns, PatternError, Route, RouteError, Routes,
+    UpstreamChain, UpstreamCredentials, UpstreamError,
 };
 pub use gomodproxy_vcs::{DirectConfig, DirectStats};
 
@@ -237,6 +238,55 @@ impl ProxyService {
         }
     }
 
+    /// `/@v/list` asked of upstream now, whatever the age of the stored one, and stored (what
+    /// `prewarm --refresh` does); offline, the stored versions.
+    pub async fn refresh_list(&self, module: &ModulePath) -> Result<Answer, ServiceError> {
+        match &self.inner.upstreams {
+            None => offline::list(&self.inner, module).await,
+            Some(_) => online::refresh_list(&self.inner, module).await,
+        }
+    }
+
+    /// `/@latest` asked of upstream now, and stored; offline, the best stored version.
+    pub async fn refresh_latest(&self, module: &ModulePath) -> Result<Answer, ServiceError> {
+        match &self.inner.upstreams {
+            None => offline::latest(&self.inner, module).await,
+            Some(_) => online::refresh_latest(&self.inner, module).await,
+        }
+    }
+
+    /// Every stored artifact (module, version, kind), in no particular order: what a refresh
+    /// starts from. Holds the list in memory (three fields per stored artifact).
+    pub async fn stored_artifacts(
+        &self,
+    ) -> Result<Vec<(ModulePath, Version, ArtifactKind)>, ServiceError> {
+        use futures::StreamExt;
+        let mut out = Vec::new();
+        let mut listing = self
+            .inner
+            .storage
+            .list(&gomodproxy_storage::ListPrefix::All);
+        while let Some(entry) = listing.next().await {
+            match entry {
+                Ok(entry) => {
+                    if let Key::Artifact {
+                        module,
+                        version,
+                        kind,
+                    } = entry.key
+                    {
+                        out.push((module, version, kind));
+                    }
+                }
+                Err(e @ StorageError::InvalidKey { .. }) => {
+                    tracing::warn!(error = %e, "skipping an invalid stored key");
+                }
+                Err(e) => return Err(ServiceError::storage_doing("listing the store", e)),
+            }
+        }
+        Ok(out)
+    }
+
     /// `/@v/<version>.info`.
     pub async fn info(
         &self,
@@ -335,15 +385,55 @@ impl ProxyService {
         sumdb::serve(&self.inner, name, path).await
     }
 
-    /// After fetching for offline use: makes sure every stored checksum-database record is
-    /// provable in the stored tree head with stored tiles, fetching the tiles that are missing.
-    /// Returns how many records were checked.
-    pub async fn seal_sumdb(&self) -> Result<usize, ServiceError> {
-        let mut checked = 0;
-        for db in self.inner.sumdbs.all() {
-            checked += db.seal(&self.inner).await?;
+    /// After fetching for offline use, seals the checksum-database cache: online, each
+    /// database's trusted tree moves to upstream's newest; then every tree the store has
+    /// recorded (trusted, handed out, imported) and every `known` tree (recorded now) is proven
+    /// a prefix of it, and every stored record proven in it, with stored tiles — fetching the
+    /// ones that are missing. A client that remembers any of those trees then verifies the
+    /// store offline. See [`ProxyService::open_known_tree`] for the known trees.
+    pub async fn seal_sumdb(&self, known: &[KnownTree]) -> Result<SealReport, ServiceError> {
+        let mut by_db: Vec<(&std::sync::Arc<sumdb::Database>, Vec<_>)> =
+            self.inner.sumdbs.all().map(|db| (db, Vec::new())).collect();
+        for k in known {
+            let (name, tree) = self
+                .open_known_tree(k)
+                .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+            if let Some((_, trees)) = by_db.iter_mut().find(|(db, _)| db.name == name) {
+                trees.push((tree, k.clone()));
+            }
         }
-        Ok(checked)
+        let mut report = SealReport::default();
+        for (db, trees) in by_db {
+            report.add(db.seal(&self.inner, &trees).await?);
+        }
+        Ok(report)
+    }
+
+    /// Checks a known tree (a go command `latest` note): it must be signed by the key of a
+    /// configured checksum database. Returns that database and the tree.
+    pub fn open_known_tree(
+        &self,
+        known: &KnownTree,
+    ) -> Result<(gomod::sumdb::SumdbName, gomod::sumdb::tlog::Tree), KnownTreeError> {
+        let mut why = Vec::new();
+        for db in self.inner.sumdbs.all() {
+            match db.open_known(known) {
+                Ok(tree) => return Ok((db.name.clone(), tree)),
+                Err(e) => why.push(format!("{}: {e}", db.name)),
+            }
+        }
+        why.sort();
+        Err(KnownTreeError {
+            origin: known.origin.clone(),
+            reason: if why.is_empty() {
+                "no checksum database is configured (sumdb.databases)".to_string()
+            } else {
+                format!(
+                    "not a tree head signed by a configured checksum database's key ({})",
+                    why.join("; ")
+                )
+            },
+        })
     }
 
     /// Readiness: the store answers its probe.

@@ -189,6 +189,13 @@ fn go_mod_agrees(version: &Version, mod_h1: &str, zip_h1: &str) -> bool {
     mod_h1 == zip_h1 || version.is_incompatible()
 }
 
+fn spool_write_error(e: std::io::Error) -> FetchError {
+    FetchError::Local(format!(
+        "cannot write the spool file ({})",
+        crate::io_words(&e)
+    ))
+}
+
 /// The `/go.mod` hash implied by this version's stored zip, if the zip is stored: read back
 /// from the store and checked (rare: the go command fetches a `.mod` before its zip).
 async fn stored_zip_go_mod_h1(
@@ -215,21 +222,11 @@ async fn stored_zip_go_mod_h1(
         })?;
         tokio::io::AsyncWriteExt::write_all(&mut spool, &chunk)
             .await
-            .map_err(|e| {
-                FetchError::Local(format!(
-                    "cannot write the spool file ({})",
-                    crate::io_words(&e)
-                ))
-            })?;
+            .map_err(spool_write_error)?;
     }
     tokio::io::AsyncWriteExt::flush(&mut spool)
         .await
-        .map_err(|e| {
-            FetchError::Local(format!(
-                "cannot write the spool file ({})",
-                crate::io_words(&e)
-            ))
-        })?;
+        .map_err(spool_write_error)?;
     let file = spool.into_std().await;
     let (_, checked) = check_spooled_zip(inner, file, module, version).await?;
     match checked {
@@ -375,6 +372,7 @@ async fn mutable(
     inner: &Arc<Inner>,
     module: &ModulePath,
     which: Mutable,
+    fresh: Freshness,
 ) -> Result<Answer, ServiceError> {
     let key = match which {
         Mutable::List => Key::List {
@@ -387,6 +385,7 @@ async fn mutable(
     let limit = inner.config.max_info_size;
     let cached = inner.stored_meta(&key).await?;
     if let Some(meta) = &cached
+        && fresh == Freshness::Ttl
         && is_fresh(inner, meta)
         && let Some(answer) = stored_small(inner, &key, limit, false).await?
     {
@@ -395,10 +394,16 @@ async fn mutable(
     let task_inner = inner.clone();
     let task_key = key.clone();
     let task_module = module.clone();
+    // A forced refresh does not join a TTL fetch in flight (that one may serve a fresh copy
+    // without asking upstream): it has its own dedup key.
+    let dedup_key = match fresh {
+        Freshness::Ttl => key.path(),
+        Freshness::Now => format!("{} (refresh)", key.path()),
+    };
     let fetched = inner
         .dedup
-        .run(&key.path(), move || {
-            fetch_mutable(task_inner, task_module, task_key, which)
+        .run(&dedup_key, move || {
+            fetch_mutable(task_inner, task_module, task_key, which, fresh)
         })
         .await;
     match fetched {
@@ -428,9 +433,11 @@ async fn fetch_mutable(
     module: ModulePath,
     key: Key,
     which: Mutable,
+    fresh: Freshness,
 ) -> Result<(), ServiceError> {
     // Someone refreshed it while this request was deciding to: serve theirs.
-    if let Some(meta) = inner.stored_meta(&key).await?
+    if fresh == Freshness::Ttl
+        && let Some(meta) = inner.stored_meta(&key).await?
         && is_fresh(&inner, &meta)
     {
         return Ok(());
@@ -461,9 +468,18 @@ async fn fetch_mutable(
     inner.store_fetched(&key, body).await
 }
 
+/// Whether a stored mutable record may be served while younger than `list_ttl`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// Yes: the serving rule.
+    Ttl,
+    /// No, ask upstream now (a refresh).
+    Now,
+}
+
 /// `/@v/list` online.
 pub(crate) async fn list(inner: &Arc<Inner>, module: &ModulePath) -> Result<Answer, ServiceError> {
-    mutable(inner, module, Mutable::List).await
+    mutable(inner, module, Mutable::List, Freshness::Ttl).await
 }
 
 /// `/@latest` online.
@@ -471,7 +487,23 @@ pub(crate) async fn latest(
     inner: &Arc<Inner>,
     module: &ModulePath,
 ) -> Result<Answer, ServiceError> {
-    mutable(inner, module, Mutable::Latest).await
+    mutable(inner, module, Mutable::Latest, Freshness::Ttl).await
+}
+
+/// `/@v/list` from upstream now (a refresh), stored.
+pub(crate) async fn refresh_list(
+    inner: &Arc<Inner>,
+    module: &ModulePath,
+) -> Result<Answer, ServiceError> {
+    mutable(inner, module, Mutable::List, Freshness::Now).await
+}
+
+/// `/@latest` from upstream now (a refresh), stored.
+pub(crate) async fn refresh_latest(
+    inner: &Arc<Inner>,
+    module: &ModulePath,
+) -> Result<Answer, ServiceError> {
+    mutable(inner, module, Mutable::Latest, Freshness::Now).await
 }
 
 /// Rejects a version query that cannot be put in an upstream URL or file path safely (the same

@@ -54,12 +54,12 @@ impl From<Invalid> for String {
 
 /// `.info` of a canonical version: JSON whose `Version` is exactly `version`.
 pub fn info_for(version: &Version, body: &[u8]) -> Result<(), Invalid> {
-    gomod::revinfo::check_for(version, body).map_err(Invalid)
+    gomod::revinfo::check_for(version, body).map_err(|e| Invalid::new(e.to_string()))
 }
 
 /// `.info` of a query, or `@latest`: info JSON naming a canonical version of `module`.
 pub fn info_of(module: &ModulePath, body: &[u8]) -> Result<Version, Invalid> {
-    gomod::revinfo::check_of(module, body).map_err(Invalid)
+    gomod::revinfo::check_of(module, body).map_err(|e| Invalid::new(e.to_string()))
 }
 
 /// `.mod`: UTF-8 text that parses as a dependency's go.mod, with a `module` line declaring a
@@ -67,7 +67,7 @@ pub fn info_of(module: &ModulePath, body: &[u8]) -> Result<Version, Invalid> {
 /// ([`gomod::modfile::check_module_go_mod`]; a client would refuse anything else). Its bytes are
 /// hashed by clients, so it is stored exactly as received.
 pub fn go_mod(module: &ModulePath, body: &[u8]) -> Result<(), Invalid> {
-    gomod::modfile::check_module_go_mod(module, body).map_err(Invalid)
+    gomod::modfile::check_module_go_mod(module, body).map_err(|e| Invalid::new(e.to_string()))
 }
 
 /// `@v/list` from upstream, normalized: keeps the canonical, non-pseudo versions (first field of

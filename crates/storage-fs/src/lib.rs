@@ -668,7 +668,10 @@ fn list_blocking(root: &Path, prefix: &ListPrefix) -> Vec<Result<ListEntry>> {
     match prefix {
         ListPrefix::All => walk(root, String::new(), &mut out),
         // Directory prefixes: walk just that directory (its path has no `..`: Key rules).
-        ListPrefix::Sumdb(_) | ListPrefix::SumdbLookups(_) => {
+        ListPrefix::Sumdb(_)
+        | ListPrefix::SumdbLookups(_)
+        | ListPrefix::SumdbTrees(_)
+        | ListPrefix::Bundles => {
             let rel = prefix.path_prefix();
             let mut dir = root.to_path_buf();
             dir.extend(rel.split('/').filter(|e| !e.is_empty()));

@@ -79,7 +79,17 @@ pub enum Key {
         /// What is stored; never [`SumdbPath::Supported`], which is not an object.
         path: SumdbPath,
     },
+    /// The record of a bundle imported into this store: `gomodproxy/bundles/<id>`, written once
+    /// the bundle is applied, so that the next bundle of a chain can check that its predecessor
+    /// was. Its first element has no dot, so no module path starts with it.
+    Bundle {
+        /// The bundle's id ([`Key::is_bundle_id`]).
+        id: String,
+    },
 }
+
+/// The directory of [`Key::Bundle`] objects.
+const BUNDLES: &str = "gomodproxy/bundles/";
 
 impl Key {
     /// A per-version artifact key.
@@ -97,6 +107,19 @@ impl Key {
             db: db.clone(),
             path: path.clone(),
         })
+    }
+
+    /// The record of bundle `id`; `None` if `id` is not a bundle id ([`Key::is_bundle_id`]).
+    pub fn bundle(id: &str) -> Option<Self> {
+        Key::is_bundle_id(id).then(|| Key::Bundle { id: id.to_string() })
+    }
+
+    /// Whether `id` is a bundle id: 16 to 64 lower-case hex digits.
+    pub fn is_bundle_id(id: &str) -> bool {
+        (16..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     }
 
     /// Whether the object under this key may change over time (`list`, `@latest`, a
@@ -136,7 +159,7 @@ impl Key {
                 path: SumdbPath::Lookup { module, .. },
                 ..
             } => Some(module),
-            Key::Sumdb { .. } => None,
+            Key::Sumdb { .. } | Key::Bundle { .. } => None,
         }
     }
 
@@ -159,6 +182,7 @@ impl Key {
             Key::List { module } => format!("{}/@v/list", module.escaped()),
             Key::Latest { module } => format!("{}/@latest", module.escaped()),
             Key::Sumdb { db, path } => format!("sumdb/{db}/{}", path.render()),
+            Key::Bundle { id } => format!("{BUNDLES}{id}"),
         }
     }
 
@@ -175,6 +199,9 @@ impl Key {
             let db = SumdbName::parse(db).map_err(|e| invalid(&e.to_string()))?;
             let object = SumdbPath::parse(object).map_err(|e| invalid(&e.to_string()))?;
             return Key::sumdb(&db, &object).ok_or_else(|| invalid("`supported` is not stored"));
+        }
+        if let Some(id) = path.strip_prefix(BUNDLES) {
+            return Key::bundle(id).ok_or_else(|| invalid("not a bundle id"));
         }
         let module_of =
             |escaped: &str| ModulePath::from_escaped(escaped).map_err(|e| invalid(&e.to_string()));
@@ -220,6 +247,10 @@ pub enum ListPrefix {
     Sumdb(SumdbName),
     /// The cached lookup records of one checksum database.
     SumdbLookups(SumdbName),
+    /// The recorded tree heads (`tree/<N>`) of one checksum database.
+    SumdbTrees(SumdbName),
+    /// The records of imported bundles.
+    Bundles,
 }
 
 impl ListPrefix {
@@ -231,6 +262,8 @@ impl ListPrefix {
             ListPrefix::Module(module) => format!("{}/@", module.escaped()),
             ListPrefix::Sumdb(db) => format!("sumdb/{db}/"),
             ListPrefix::SumdbLookups(db) => format!("sumdb/{db}/lookup/"),
+            ListPrefix::SumdbTrees(db) => format!("sumdb/{db}/tree/"),
+            ListPrefix::Bundles => BUNDLES.to_string(),
         }
     }
 }

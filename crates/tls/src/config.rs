@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ListenerTlsConfig {
+    /// `tls.listen`: the address of the HTTPS listener, beside the plain HTTP one on the
+    /// server's `listen`. Unset (the default) with `cert_file` set: `listen` itself serves
+    /// HTTPS and there is no plain listener. Not read by this crate: the server binds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<std::net::SocketAddr>,
     /// `tls.cert_file`: the certificate chain, PEM, leaf first. Setting it turns TLS on.
     /// Default: none.
     pub cert_file: Option<PathBuf>,
@@ -41,6 +46,7 @@ pub struct ListenerTlsConfig {
 impl Default for ListenerTlsConfig {
     fn default() -> Self {
         ListenerTlsConfig {
+            listen: None,
             cert_file: None,
             key_file: None,
             client_ca_file: None,

@@ -27,16 +27,15 @@ mod explain;
 mod listener;
 mod outbound;
 pub mod pem;
-mod watch;
 
 use std::sync::Arc;
 
 pub use config::{ClientAuthMode, ListenerTlsConfig, OutboundTlsConfig};
 pub use error::TlsError;
 pub use explain::{TlsProblem, classify, explain};
+pub use gomodproxy_file_watch::Watcher;
 pub use listener::{CertSummary, ListenerTls};
 pub use outbound::OutboundTls;
-pub use watch::Watcher;
 
 /// The crypto provider every configuration of this crate uses (aws-lc-rs, default suites).
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {

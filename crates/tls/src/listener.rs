@@ -18,8 +18,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::config::{ClientAuthMode, ListenerTlsConfig};
 use crate::pem::{load_certs, load_key};
-use crate::watch::{ChangeTracker, Watcher};
 use crate::{TlsError, provider};
+use gomodproxy_file_watch::{ChangeTracker, Watcher};
 
 /// What certificate is being served, for logs: the leaf's SHA-256 fingerprint and the chain
 /// length.

@@ -89,6 +89,12 @@ pub struct DirectConfig {
     /// Explicit repository locations for module paths whose host has no go-get support; the
     /// first matching entry wins, before the go command's rules are tried.
     pub repos: Vec<RepoMapping>,
+    /// Outbound TLS for git over https and go-get discovery: an extra CA bundle added to the
+    /// system roots and a client certificate. Not a key of `[direct]`: the server sets it from
+    /// `fetch.ca_file`, `fetch.client_cert_file` and `fetch.client_key_file`, so that git
+    /// trusts what the HTTP upstreams trust.
+    #[serde(skip)]
+    pub tls: gomodproxy_tls::OutboundTlsConfig,
 }
 
 impl Default for DirectConfig {
@@ -116,6 +122,7 @@ impl Default for DirectConfig {
             http_proxy: None,
             no_proxy: None,
             repos: Vec::new(),
+            tls: gomodproxy_tls::OutboundTlsConfig::default(),
         }
     }
 }
@@ -318,6 +325,11 @@ pub(crate) struct Settings {
     pub path_env: Option<String>,
     /// `SSH_AUTH_SOCK` passed through, if set.
     pub ssh_auth_sock: Option<String>,
+    /// The extra CA and client certificate, when configured.
+    pub outbound_tls: Option<std::sync::Arc<gomodproxy_tls::OutboundTls>>,
+    /// git's `http.sslCAInfo` / `http.sslCert` / `http.sslKey` for them (set once the CA
+    /// bundle is written under `cache_dir`).
+    pub git_tls: Vec<(String, String)>,
 }
 
 /// Reads an environment variable, treating empty as unset.
@@ -516,6 +528,15 @@ impl DirectConfig {
             .clone()
             .or_else(|| env("NO_PROXY").or_else(|| env("no_proxy")));
 
+        let outbound_tls = if self.tls == gomodproxy_tls::OutboundTlsConfig::default() {
+            None
+        } else {
+            Some(std::sync::Arc::new(
+                gomodproxy_tls::OutboundTls::load(&self.tls)
+                    .map_err(|e| ConfigError::new("tls", e.to_string()))?,
+            ))
+        };
+
         Ok(Settings {
             cache_dir: self.cache_dir.clone(),
             refs_ttl: self.refs_ttl,
@@ -540,6 +561,8 @@ impl DirectConfig {
             repos,
             path_env: env("PATH"),
             ssh_auth_sock: env("SSH_AUTH_SOCK"),
+            outbound_tls,
+            git_tls: Vec::new(),
         })
     }
 }

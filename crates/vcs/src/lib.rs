@@ -37,7 +37,7 @@ mod error;
 mod git;
 mod metrics;
 mod modrules;
-mod netrc;
+pub mod netrc;
 mod query;
 mod redact;
 mod revinfo;
@@ -135,12 +135,22 @@ impl Direct {
     /// Checks the configuration, reads credential files, and probes `git` (it must be 2.29 or
     /// later). Creates `cache_dir` if needed. Does not touch the network.
     pub fn new(config: DirectConfig) -> Result<Direct, ConfigError> {
-        let settings = Arc::new(config.resolve()?);
+        let mut settings = config.resolve()?;
         for sub in ["mirrors", "pins", "refs", "tmp"] {
             let dir = settings.cache_dir.join(sub);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ConfigError::new("cache_dir", format!("{}: {e}", dir.display())))?;
         }
+        if let Some(tls) = settings.outbound_tls.clone() {
+            // git's curl replaces its CA bundle with http.sslCAInfo: give it the system roots
+            // and the extra CA in one file.
+            let bundle = settings.cache_dir.join("ca-bundle.pem");
+            let written = tls
+                .write_git_ca_bundle(&bundle)
+                .map_err(|e| ConfigError::new("tls", e.to_string()))?;
+            settings.git_tls = tls.git_config(written.then_some(bundle.as_path()));
+        }
+        let settings = Arc::new(settings);
         let mut secrets: Vec<String> = Vec::new();
         for c in &settings.credentials {
             secrets.push(c.secret.clone());
@@ -498,7 +508,6 @@ fn to_revinfo(module: &ModulePath, rev: ModRev) -> Result<RevInfo, VcsError> {
         origin: rev.origin,
     })
 }
-
 
 /// A zip build makes many small allocations (per-entry metadata of the archive read and of the
 /// zip written: tens of MiB for a repository of 20,000 files) in its blocking thread's glibc

@@ -1,16 +1,29 @@
 //! netrc parsing as the go command reads it (`cmd/go/internal/auth/netrc.go`): `machine`,
 //! `login` and `password` tokens; `macdef` bodies skipped; parsing stops at `default`.
 
-/// One `machine` entry with both a login and a password.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NetrcLine {
+/// One `machine` entry with both a login and a password. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NetrcLine {
+    /// The host (as written: `host` or `host:port`).
     pub machine: String,
+    /// The user name.
     pub login: String,
+    /// The password.
     pub password: String,
 }
 
+impl std::fmt::Debug for NetrcLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetrcLine")
+            .field("machine", &self.machine)
+            .field("login", &self.login)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
 /// Parses netrc text; entries without a login or a password are dropped, as Go does.
-pub(crate) fn parse(data: &str) -> Vec<NetrcLine> {
+pub fn parse(data: &str) -> Vec<NetrcLine> {
     let mut out = Vec::new();
     let (mut machine, mut login, mut password) = (String::new(), String::new(), String::new());
     let mut in_macro = false;

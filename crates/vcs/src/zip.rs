@@ -304,7 +304,7 @@ fn check_files<R: Read + Seek>(
             continue;
         }
         if let Err(e) = collisions.check(p, f.kind == Kind::Directory) {
-            invalid(e);
+            invalid(e.to_string());
             continue;
         }
         match f.kind {

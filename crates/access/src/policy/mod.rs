@@ -41,7 +41,7 @@ use serde::Deserialize;
 
 use crate::AccessError;
 use crate::config::PolicyConfig;
-use crate::watch::{ChangeTracker, Watcher};
+use gomodproxy_file_watch::{ChangeTracker, Watcher};
 
 pub mod range;
 

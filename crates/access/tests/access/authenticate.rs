@@ -349,3 +349,45 @@ fn challenge_and_disabled_authentication() {
     };
     assert!(Authenticator::new(&bad_realm).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_identical_right_credentials_is_verified_once_and_never_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = AuthConfig {
+        rate_limit: RateLimitConfig {
+            burst: 2,
+            ..RateLimitConfig::default()
+        },
+        ..config(dir.path(), ALICE_BCRYPT)
+    };
+    let auth = Arc::new(Authenticator::new(&cfg).unwrap());
+    // 32 requests with the same right password from one address at once, with a cold cache:
+    // without coalescing, each would take an attempt before its verification and all but two
+    // would be answered 429.
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let auth = auth.clone();
+            tokio::spawn(async move {
+                auth.authenticate(Some(&basic("alice", "alice-pw")), ip("192.0.2.9"))
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        assert!(is_authenticated(&outcome, "alice"), "{outcome:?}");
+    }
+    // Wrong passwords are still limited.
+    for _ in 0..2 {
+        assert_eq!(
+            auth.authenticate(Some(&basic("alice", "wrong")), ip("192.0.2.9"))
+                .await,
+            Authentication::Failed(AuthFailure::InvalidPassword)
+        );
+    }
+    assert!(matches!(
+        auth.authenticate(Some(&basic("alice", "wrong")), ip("192.0.2.9"))
+            .await,
+        Authentication::RateLimited { .. }
+    ));
+}

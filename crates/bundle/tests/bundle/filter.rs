@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use gomod::gosum::GoSum;
-use gomodproxy_bundle::{ExportOptions, MANIFEST_NAME, NoProgress};
+use gomodproxy_bundle::{ExportOptions, INVENTORY_NAME, MANIFEST_NAME, NoProgress};
 
 use crate::support::*;
 
@@ -11,12 +11,15 @@ fn names(bundle: &[u8]) -> BTreeSet<String> {
     entries(bundle)
         .into_iter()
         .map(|(p, _)| p)
-        .filter(|p| p != MANIFEST_NAME)
+        .filter(|p| p != MANIFEST_NAME && p != INVENTORY_NAME)
         .collect()
 }
 
 fn sumdb_common(fx: &Fixture) -> Vec<String> {
-    let mut v = vec![format!("sumdb/{DB}/latest")];
+    let mut v = vec![
+        format!("sumdb/{DB}/latest"),
+        format!("sumdb/{DB}/tree/{}", fx.log.n()),
+    ];
     v.extend(
         fx.log
             .tiles()

@@ -3,10 +3,12 @@
 
 mod support;
 
+mod chain;
 mod filter;
 mod gomodcache;
 mod offline;
 mod roundtrip;
 mod tamper;
+mod trees;
 mod unproven;
 mod verify;

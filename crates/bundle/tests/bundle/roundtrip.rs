@@ -1,7 +1,7 @@
 //! Export, then import into fresh stores of two backends: the same objects, byte for byte.
 
 use gomodproxy_bundle::{
-    ExportOptions, ImportSource, MANIFEST_NAME, Manifest, NoProgress, VerifyOptions,
+    ExportOptions, INVENTORY_NAME, ImportSource, MANIFEST_NAME, Manifest, NoProgress, VerifyOptions,
 };
 use gomodproxy_storage::Storage;
 
@@ -16,14 +16,15 @@ async fn export_then_import_into_fs_and_sled_gives_identical_objects() {
     // The layout: manifest first, sumdb next, then artifacts with .ziphash before .zip.
     let names: Vec<String> = entries(&bundle).into_iter().map(|(p, _)| p).collect();
     assert_eq!(names[0], MANIFEST_NAME);
-    assert_eq!(names.len(), source.len() + 1);
-    let first_artifact = 1 + names[1..]
+    assert_eq!(names[1], INVENTORY_NAME);
+    assert_eq!(names.len(), source.len() + 2);
+    let first_artifact = 2 + names[2..]
         .iter()
         .position(|n| !n.starts_with("sumdb/"))
         .unwrap();
-    assert!(first_artifact > 1);
+    assert!(first_artifact > 2);
     assert!(
-        names[1..first_artifact]
+        names[2..first_artifact]
             .iter()
             .all(|n| n.starts_with("sumdb/"))
     );
@@ -82,6 +83,7 @@ async fn export_then_import_into_fs_and_sled_gives_identical_objects() {
         assert_eq!(verified.zips, 5);
         assert_eq!(verified.records, 4);
         assert_eq!(verified.tiles, fx.log.tiles().len() as u64);
+        assert_eq!(verified.trees, 1);
     }
 }
 
@@ -101,8 +103,13 @@ async fn export_to_a_file_then_import_the_file_and_a_directory() {
     .unwrap();
     assert_eq!(report.objects, source.len() as u64);
     assert_eq!(report.written, std::fs::metadata(&file).unwrap().len());
-    // Nothing but the bundle is left in the directory.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // Nothing but the bundle and the manifest beside it is left in the directory.
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["out.tar.zst", "out.tar.zst.manifest.json"]);
 
     let target = fs_store(&dir.path().join("a"));
     let imported = gomodproxy_bundle::import(

@@ -68,7 +68,7 @@ pub struct Published {
 }
 
 impl Published {
-    fn new(module: &'static str, version: &'static str, body: &str) -> Published {
+    pub fn new(module: &'static str, version: &'static str, body: &str) -> Published {
         let go_mod = format!("module {module}\n\ngo 1.21\n");
         let zip = make_zip(
             module,
@@ -181,6 +181,11 @@ impl Fixture {
             .put_bytes(&sumdb_key("latest"), log.note())
             .await
             .unwrap();
+        // A sealed store records the tree head it serves.
+        store
+            .put_bytes(&sumdb_key(&format!("tree/{}", log.n())), log.note())
+            .await
+            .unwrap();
         for (module, version) in log.recorded() {
             let k = Key::sumdb(
                 &db(),
@@ -256,12 +261,15 @@ pub fn sled_store(dir: &Path) -> Arc<SledStorage> {
     )
 }
 
-/// Every object of a store, by path.
+/// Every object of a store, by path (but the store's records of imported bundles).
 pub async fn snapshot(store: &dyn Storage) -> BTreeMap<String, Bytes> {
     let mut out = BTreeMap::new();
     let mut listing = store.list(&ListPrefix::All);
     while let Some(entry) = listing.next().await {
         let entry = entry.unwrap();
+        if let Key::Bundle { .. } = entry.key {
+            continue;
+        }
         let (_, body) = store.get_bytes(&entry.key, 1 << 30).await.unwrap();
         out.insert(entry.key.path(), body);
     }

@@ -144,17 +144,7 @@ pub(super) fn is_go_print(c: u32) -> bool {
     if c < 0x80 {
         return (0x20..0x7f).contains(&c);
     }
-    print_table::PRINT
-        .binary_search_by(|&(lo, hi)| {
-            if hi < c {
-                Ordering::Less
-            } else if lo > c {
-                Ordering::Greater
-            } else {
-                Ordering::Equal
-            }
-        })
-        .is_ok()
+    crate::in_ranges(print_table::PRINT, c)
 }
 
 /// Whether `c` can be part of an identifier token (`isIdent`).
@@ -187,7 +177,13 @@ pub(super) fn quote_rune(c: u32) -> String {
 /// `%q` of a string as Go's `strconv.Quote` writes it (exactly for ASCII; other non-printable
 /// characters are escaped as `\u`/`\U`), shortened first if very long.
 pub(super) fn go_quote(s: &str) -> String {
-    let s = excerpt(s);
+    quote(&excerpt(s))
+}
+
+/// Go's `strconv.Quote` (`%q`): `"` and `\` escaped, printable characters (`unicode.IsPrint`)
+/// kept, the rest as `\a`…`\v`, `\xNN`, `\uNNNN` or `\UNNNNNNNN`. Hashes the go command
+/// computes over `%q` text (an `Origin`'s `TagSum` and `RepoSum`) need exactly this.
+pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

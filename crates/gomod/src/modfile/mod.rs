@@ -52,6 +52,7 @@ mod print_table;
 
 use build::parse_file;
 pub use gover::{compare_go_versions, is_valid_go_version};
+pub use lex::quote;
 
 /// The Go version the go command assumes for a go.mod without a `go` directive
 /// (`gover.DefaultGoModVersion`).
@@ -251,15 +252,41 @@ impl fmt::Display for ModFileError {
 
 impl std::error::Error for ModFileError {}
 
+/// Why a go.mod served by a proxy is one the go command would refuse.
+#[derive(Debug, thiserror::Error)]
+pub enum GoModError {
+    /// Not UTF-8 text.
+    #[error("go.mod is not valid UTF-8: {0}")]
+    NotUtf8(#[source] std::str::Utf8Error),
+    /// `modfile.ParseLax` would fail.
+    #[error("go.mod does not parse: {0}")]
+    Parse(#[source] ModFileError),
+    #[error(
+        "go.mod has no module line (the go command refuses it: \"parsing go.mod: missing module line\")"
+    )]
+    /// No `module` directive.
+    NoModuleLine,
+    #[error(
+        "go.mod declares module {declared:?}, which cannot be a version of {module} (a different major version or a malformed path)"
+    )]
+    /// Declares a path that cannot be a version of the requested module.
+    OtherModule {
+        /// The path the file declares.
+        declared: String,
+        /// The module it was served as.
+        module: ModulePath,
+    },
+}
+
 /// Checks a dependency's go.mod as the go command reads it from a proxy: UTF-8 text that
-/// [`ModFile::parse_lax`] accepts. Returns a one-line reason otherwise.
-pub fn check_dependency_go_mod(body: &[u8]) -> Result<(), String> {
+/// [`ModFile::parse_lax`] accepts.
+pub fn check_dependency_go_mod(body: &[u8]) -> Result<(), GoModError> {
     parse_dependency_go_mod(body).map(|_| ())
 }
 
-fn parse_dependency_go_mod(body: &[u8]) -> Result<ModFile, String> {
-    std::str::from_utf8(body).map_err(|e| format!("go.mod is not valid UTF-8: {e}"))?;
-    ModFile::parse_lax("go.mod", body).map_err(|e| format!("go.mod does not parse: {e}"))
+fn parse_dependency_go_mod(body: &[u8]) -> Result<ModFile, GoModError> {
+    std::str::from_utf8(body).map_err(GoModError::NotUtf8)?;
+    ModFile::parse_lax("go.mod", body).map_err(GoModError::Parse)
 }
 
 /// Checks the go.mod served as `module`'s `.mod`, as the go command checks it before using it
@@ -271,12 +298,12 @@ fn parse_dependency_go_mod(body: &[u8]) -> Result<ModFile, String> {
 /// A declared path that differs from `module` with the same major version is accepted: that is
 /// a fork, usable through a `replace` directive, and the go command accepts it there (it refuses
 /// it only when the module is required under its own path, which a proxy cannot know).
-pub fn check_module_go_mod(module: &ModulePath, body: &[u8]) -> Result<(), String> {
+pub fn check_module_go_mod(module: &ModulePath, body: &[u8]) -> Result<(), GoModError> {
     let file = parse_dependency_go_mod(body)?;
     let declared = file
         .module_path()
         .filter(|p| !p.is_empty())
-        .ok_or("go.mod has no module line (the go command refuses it: \"parsing go.mod: missing module line\")")?;
+        .ok_or(GoModError::NoModuleLine)?;
     if declared == module.as_str() {
         return Ok(());
     }
@@ -286,9 +313,10 @@ pub fn check_module_go_mod(module: &ModulePath, body: &[u8]) -> Result<(), Strin
     {
         return Ok(());
     }
-    Err(format!(
-        "go.mod declares module {declared:?}, which cannot be a version of {module} (a different major version or a malformed path)"
-    ))
+    Err(GoModError::OtherModule {
+        declared: declared.to_string(),
+        module: module.clone(),
+    })
 }
 
 /// `isMajor` of cmd/go's coderepo.go: whether a go.mod declaring `declared` can be a version of
@@ -398,6 +426,24 @@ mod tests {
     use super::gover::*;
     use super::*;
 
+    /// `strconv.Quote` of Go 1.26 on the same strings (printed by a Go program).
+    #[test]
+    fn quote_is_go_strconv_quote() {
+        for (raw, go) in [
+            ("v1.0.0", r#""v1.0.0""#),
+            ("a\"b\\c", r#""a\"b\\c""#),
+            ("tab\there\n", r#""tab\there\n""#),
+            ("\x7f\x01", r#""\x7f\x01""#),
+            ("é日本", r#""é日本""#),
+            ("nb\u{a0}sp", r#""nb\u00a0sp""#),
+            ("zw\u{200b}sp", r#""zw\u200bsp""#),
+            ("\u{e0001}tag", r#""\U000e0001tag""#),
+            ("😀", r#""😀""#),
+        ] {
+            assert_eq!(quote(raw), go, "{raw:?}");
+        }
+    }
+
     #[test]
     fn module_go_mod_must_declare_a_path_of_the_same_major() {
         let m = |p: &str| ModulePath::parse(p).unwrap();
@@ -409,14 +455,15 @@ mod tests {
         assert!(ok("gopkg.in/yaml.v2", "module gopkg.in/yaml.v2\n").is_ok());
         assert!(ok("example.com/m", "module gopkg.in/yaml.v1\n").is_ok());
         let err = ok("example.com/m", "go 1.21\nrequire example.com/x v1.0.0\n").unwrap_err();
-        assert!(err.contains("no module line"), "{err}");
+        assert!(err.to_string().contains("no module line"), "{err}");
         assert!(
             ok("example.com/m", "")
                 .unwrap_err()
+                .to_string()
                 .contains("no module line")
         );
         let err = ok("example.com/m", "module example.com/m/v2\n").unwrap_err();
-        assert!(err.contains("cannot be a version"), "{err}");
+        assert!(err.to_string().contains("cannot be a version"), "{err}");
         assert!(ok("example.com/m/v3", "module example.com/m\n").is_err());
         assert!(ok("example.com/m/v3", "module example.com/m/v2\n").is_err());
         assert!(ok("example.com/m", "module \"has space\"\n").is_err());

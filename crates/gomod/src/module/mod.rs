@@ -168,17 +168,7 @@ fn file_name_ok(c: char) -> bool {
 /// Go's `unicode.IsLetter` (general categories L*), from a table generated from Go.
 pub(crate) fn is_go_letter(c: char) -> bool {
     let c = c as u32;
-    unicode_tables::LETTERS
-        .binary_search_by(|&(lo, hi)| {
-            if hi < c {
-                Ordering::Less
-            } else if lo > c {
-                Ordering::Greater
-            } else {
-                Ordering::Equal
-            }
-        })
-        .is_ok()
+    crate::in_ranges(unicode_tables::LETTERS, c)
 }
 
 /// Splits a module path into its prefix and major-version suffix (`module.SplitPathVersion`).

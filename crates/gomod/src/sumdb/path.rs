@@ -67,6 +67,11 @@ pub enum SumdbPath {
     },
     /// `tile/<H>/<L>/<N>[.p/<W>]`: a hash tile, or a data tile for `L = data`.
     Tile(Tile),
+    /// `tree/<N>`: the signed tree head of `N` records that a proxy trusted, handed to clients
+    /// or was told clients remember. Not an endpoint of a checksum database: an object of the
+    /// proxy's store (its history of tree heads, which every later tree head must be proven to
+    /// extend), which a proxy answers 404 for.
+    Tree(i64),
 }
 
 impl SumdbPath {
@@ -102,12 +107,21 @@ impl SumdbPath {
             let version = Version::from_escaped(version)?;
             return Ok(SumdbPath::Lookup { module, version });
         }
+        if let Some(n) = path.strip_prefix("tree/") {
+            return match n.parse::<i64>() {
+                Ok(size) if size >= 0 && size.to_string() == n => Ok(SumdbPath::Tree(size)),
+                _ => Err(bad(format!(
+                    "sumdb tree path {:?}: want tree/<number of records>",
+                    excerpt(path)
+                ))),
+            };
+        }
         if path.starts_with("tile/") {
             let tile = Tile::parse_path(path).map_err(|e| bad(e.to_string()))?;
             return Ok(SumdbPath::Tile(tile));
         }
         Err(bad(format!(
-            "unknown sumdb path {:?} (want supported, latest, lookup/… or tile/…)",
+            "unknown sumdb path {:?} (want supported, latest, lookup/…, tile/… or tree/…)",
             excerpt(path)
         )))
     }
@@ -121,6 +135,7 @@ impl SumdbPath {
                 format!("lookup/{}@{}", module.escaped(), version.escaped())
             }
             SumdbPath::Tile(tile) => tile.path(),
+            SumdbPath::Tree(n) => format!("tree/{n}"),
         }
     }
 }
@@ -145,6 +160,8 @@ mod tests {
             "tile/8/0/x004/822.p/135",
             "tile/8/data/000",
             "tile/8/2/000.p/18",
+            "tree/0",
+            "tree/69959272",
         ] {
             assert_eq!(SumdbPath::parse(p).unwrap().render(), p);
         }
@@ -157,6 +174,10 @@ mod tests {
             "tile/../x",
             "unknown",
             "latest/",
+            "tree/",
+            "tree/012",
+            "tree/-1",
+            "tree/1/2",
         ] {
             assert!(SumdbPath::parse(bad).is_err(), "{bad}");
         }

@@ -9,6 +9,25 @@ use std::collections::HashMap;
 
 use super::names::str_to_fold;
 
+/// Two entries of a module zip that cannot both be in it (x/mod's messages).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CollisionError {
+    /// Two names equal under Unicode case folding.
+    #[error("case-insensitive file name collision: {first:?} and {second:?}")]
+    CaseFold {
+        /// The name recorded first.
+        first: String,
+        /// The name that collides with it.
+        second: String,
+    },
+    /// A name used both as a file and as a directory.
+    #[error("entry {0:?} is both a file and a directory")]
+    FileAndDirectory(String),
+    /// The same file twice.
+    #[error("multiple entries for file {0:?}")]
+    DuplicateFile(String),
+}
+
 /// Finds names equal under Unicode case folding and names used both as a file and as a
 /// directory (every parent of an entry is a directory), as x/mod's `collisionChecker` does.
 ///
@@ -23,22 +42,23 @@ pub struct Collisions {
 impl Collisions {
     /// Records `path` (a file, or a directory if `is_dir`) and all its parent directories;
     /// fails with x/mod's message if it collides with an entry recorded before.
-    pub fn check(&mut self, path: &str, is_dir: bool) -> Result<(), String> {
+    pub fn check(&mut self, path: &str, is_dir: bool) -> Result<(), CollisionError> {
         let (mut p, mut dir) = (path, is_dir);
         loop {
             let fold = str_to_fold(p);
             match self.seen.get(&fold) {
                 Some((other, other_dir)) => {
                     if other != p {
-                        return Err(format!(
-                            "case-insensitive file name collision: {other:?} and {p:?}"
-                        ));
+                        return Err(CollisionError::CaseFold {
+                            first: other.clone(),
+                            second: p.to_string(),
+                        });
                     }
                     if *other_dir != dir {
-                        return Err(format!("entry {p:?} is both a file and a directory"));
+                        return Err(CollisionError::FileAndDirectory(p.to_string()));
                     }
                     if !dir {
-                        return Err(format!("multiple entries for file {p:?}"));
+                        return Err(CollisionError::DuplicateFile(p.to_string()));
                     }
                 }
                 None => {

@@ -43,7 +43,7 @@ mod collisions;
 mod format;
 mod names;
 
-pub use collisions::Collisions;
+pub use collisions::{CollisionError, Collisions};
 
 use std::io::{Read, Seek, SeekFrom};
 

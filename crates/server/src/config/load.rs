@@ -48,6 +48,7 @@ impl Config {
             .with_list_parse_key("private")
             .with_list_parse_key("sumdb.databases")
             .with_list_parse_key("prewarm.items")
+            .with_list_parse_key("prewarm.sumdb_known_trees")
             .with_list_parse_key("fetch.redirect_hosts")
             .with_list_parse_key("direct.allowed_protocols")
             .with_list_parse_key("direct.insecure")
@@ -61,6 +62,10 @@ impl Config {
         let mut config = config;
         // An empty variable is an empty list, not a list of one empty entry.
         config.prewarm.items.retain(|s| !s.trim().is_empty());
+        config
+            .prewarm
+            .sumdb_known_trees
+            .retain(|p| !p.as_os_str().is_empty());
         config.fetch.redirect_hosts.retain(|s| !s.trim().is_empty());
         config.validate(file, &env)?;
         Ok(config)

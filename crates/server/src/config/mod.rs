@@ -32,13 +32,17 @@ mod validate;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use gomodproxy_access::{AccessConfig, AuthConfig, PolicyConfig};
 use gomodproxy_coordination_redis::RedisLockOptions;
 use gomodproxy_service::{
-    DirectConfig, Mode as ServiceMode, ModulePatterns, Routes, ServiceConfig, UpstreamChain,
+    DirectConfig, Mode as ServiceMode, ModulePatterns, Outbound, Routes, ServiceConfig,
+    UpstreamChain,
 };
 use gomodproxy_storage::cache::MemoryCacheOptions;
+use gomodproxy_tls::ListenerTlsConfig;
 use serde::{Deserialize, Serialize};
 
 pub use env::{ENV_PREFIX, env_vars};
@@ -96,6 +100,14 @@ pub struct Config {
     pub prewarm: PrewarmConfig,
     /// Logging.
     pub log: LogConfig,
+    /// `[tls]`: HTTPS on `listen`, or on `tls.listen` beside plain HTTP on `listen`.
+    pub tls: ListenerTlsConfig,
+    /// `[auth]`: client authentication (htpasswd and token files).
+    pub auth: AuthConfig,
+    /// `[access]`: which identities may read which modules.
+    pub access: AccessConfig,
+    /// `[policy]`: modules and versions served to nobody (or the only ones served).
+    pub policy: PolicyConfig,
 }
 
 impl Default for Config {
@@ -120,6 +132,10 @@ impl Default for Config {
             sumdb: SumdbConfig::default(),
             prewarm: PrewarmConfig::default(),
             log: LogConfig::default(),
+            tls: ListenerTlsConfig::default(),
+            auth: AuthConfig::default(),
+            access: AccessConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -162,6 +178,72 @@ impl fmt::Display for Mode {
 }
 
 impl Config {
+    /// `[direct]` with what it shares with `[fetch]`: the extra CA and client certificate, and
+    /// the proxies when `[direct]` sets none of its own.
+    fn direct_config(&self) -> DirectConfig {
+        let mut direct = self.direct.clone();
+        direct.tls = self.fetch.outbound_tls();
+        if direct.http_proxy.is_none() {
+            direct.http_proxy = self.fetch.https_proxy.clone();
+        }
+        if direct.no_proxy.is_none() {
+            direct.no_proxy = self.fetch.no_proxy.clone();
+        }
+        direct
+    }
+
+    /// The outbound network settings of the upstream chain and the checksum databases:
+    /// `fetch.https_proxy`, `fetch.http_proxy` and `fetch.no_proxy`, each falling back to
+    /// `HTTPS_PROXY`/`https_proxy`, `HTTP_PROXY`/`http_proxy` and `NO_PROXY`/`no_proxy` from
+    /// `env` (the process environment in the binary); and the extra CA and client certificate
+    /// (read here, so a missing file is an error at start).
+    pub fn outbound(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Outbound, gomodproxy_tls::TlsError> {
+        let from_env = |upper: &str| {
+            env(upper)
+                .or_else(|| env(&upper.to_ascii_lowercase()))
+                .filter(|v| !v.trim().is_empty())
+        };
+        let tls_config = self.fetch.outbound_tls();
+        let tls = if tls_config == gomodproxy_tls::OutboundTlsConfig::default() {
+            None
+        } else {
+            Some(Arc::new(gomodproxy_tls::OutboundTls::load(&tls_config)?))
+        };
+        Ok(Outbound {
+            https_proxy: self
+                .fetch
+                .https_proxy
+                .clone()
+                .or_else(|| from_env("HTTPS_PROXY")),
+            http_proxy: self
+                .fetch
+                .http_proxy
+                .clone()
+                .or_else(|| from_env("HTTP_PROXY")),
+            no_proxy: self.fetch.no_proxy.clone().or_else(|| from_env("NO_PROXY")),
+            tls,
+        })
+    }
+
+    /// [`Config::service_config`] with the outbound settings ([`Config::outbound`]) from the
+    /// process environment: what `serve`, `prewarm` and `import` run with.
+    pub fn runtime_service_config(&self) -> anyhow::Result<ServiceConfig> {
+        let mut service = self.service_config();
+        service.outbound = self
+            .outbound(|name| std::env::var(name).ok())
+            .map_err(|e| {
+                anyhow::anyhow!("outbound TLS (fetch.ca_file, fetch.client_cert_file): {e}")
+            })?;
+        self.fetch
+            .credentials
+            .check_files()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(service)
+    }
+
     /// The service-layer settings this configuration describes.
     pub fn service_config(&self) -> ServiceConfig {
         // Settings the service gains later keep their defaults until the config exposes them.
@@ -170,7 +252,7 @@ impl Config {
             mode: self.mode.into(),
             upstream: self.upstream.clone(),
             routes: self.routes.clone(),
-            direct: self.direct.clone(),
+            direct: self.direct_config(),
             list_ttl: self.list_ttl,
             connect_timeout: self.fetch.connect_timeout,
             read_timeout: self.fetch.read_timeout,
@@ -198,6 +280,7 @@ impl Config {
             negative_cache_entries: self.fetch.negative_cache_entries,
             query_ttl: self.fetch.query_ttl,
             redirect_hosts: self.fetch.redirect_hosts.clone(),
+            credentials: self.fetch.credentials.clone(),
             ..ServiceConfig::default()
         }
     }

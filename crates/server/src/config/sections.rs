@@ -1,13 +1,15 @@
 //! The sections of the configuration (`[storage]`, `[fetch]`, …) and its keyword values.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use gomodproxy_service::{ServiceConfig, SumdbSpec};
+use gomodproxy_service::{ServiceConfig, SumdbSpec, UpstreamCredentials};
 use gomodproxy_storage_fs::FsOptions;
 use gomodproxy_storage_redis::RedisOptions;
 use gomodproxy_storage_s3::S3Options;
 use gomodproxy_storage_sled::SledOptions;
+use gomodproxy_tls::OutboundTlsConfig;
 use serde::{Deserialize, Serialize};
 
 use super::Mode;
@@ -117,6 +119,42 @@ pub struct FetchConfig {
     /// within the same scheme, host and port are always followed; every other one is refused.
     /// From the environment: comma-separated.
     pub redirect_hosts: Vec<String>,
+    /// Proxy for `https://` upstreams, checksum databases and git over https
+    /// (`http://[user:password@]host:port`, tunnelled with `CONNECT`). Default: `HTTPS_PROXY`
+    /// (or `https_proxy`) from the environment; none if unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub https_proxy: Option<String>,
+    /// Proxy for `http://` upstreams. Default: `HTTP_PROXY` (or `http_proxy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_proxy: Option<String>,
+    /// Hosts reached without the proxy (`corp.example.com,.internal,10.0.0.0/8`, `*` for all).
+    /// Default: `NO_PROXY` (or `no_proxy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<String>,
+    /// Extra CA certificates (PEM) trusted for upstreams, checksum databases and git over
+    /// https, added to the system roots (a TLS-inspecting proxy's CA, a private registry's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate chain (PEM) presented to upstreams that ask for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert_file: Option<PathBuf>,
+    /// Its private key (PEM); required with `client_cert_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_key_file: Option<PathBuf>,
+    /// `[[fetch.credentials]]`: credentials sent to upstream URL prefixes (basic, bearer token
+    /// or netrc file), never to another host. From the environment: a JSON list.
+    pub credentials: UpstreamCredentials,
+}
+
+impl FetchConfig {
+    /// The outbound TLS keys as the tls crate takes them.
+    pub fn outbound_tls(&self) -> OutboundTlsConfig {
+        OutboundTlsConfig {
+            ca_file: self.ca_file.clone(),
+            client_cert_file: self.client_cert_file.clone(),
+            client_key_file: self.client_key_file.clone(),
+        }
+    }
 }
 
 impl Default for FetchConfig {
@@ -143,6 +181,13 @@ impl Default for FetchConfig {
             negative_cache_entries: s.negative_cache_entries,
             query_ttl: s.query_ttl,
             redirect_hosts: s.redirect_hosts,
+            https_proxy: None,
+            http_proxy: None,
+            no_proxy: None,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            credentials: UpstreamCredentials::default(),
         }
     }
 }
@@ -192,6 +237,14 @@ pub struct PrewarmConfig {
     /// First retry delay; doubles each time.
     #[serde(with = "humantime_serde")]
     pub retry_backoff: Duration,
+    /// Go command `latest` notes (`$GOPATH/pkg/sumdb/<name>/latest`) of machines that will
+    /// use the proxy: every seal proves them against the sealed tree, as
+    /// `prewarm --sumdb-known-tree` does. From the environment: comma-separated.
+    pub sumdb_known_trees: Vec<PathBuf>,
+    /// How often `serve` refreshes the stored modules (`prewarm --refresh` in the background:
+    /// new releases fetched, then a seal); 0 turns it off.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
 }
 
 impl Default for PrewarmConfig {
@@ -202,6 +255,8 @@ impl Default for PrewarmConfig {
             concurrency: p.concurrency,
             retries: p.retries,
             retry_backoff: p.retry_backoff,
+            sumdb_known_trees: Vec::new(),
+            refresh_interval: Duration::ZERO,
         }
     }
 }

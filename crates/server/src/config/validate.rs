@@ -121,6 +121,34 @@ impl Config {
                 ),
             ));
         }
+        if let Some(https) = self.tls.listen {
+            if !self.tls.enabled() {
+                return Err(invalid(
+                    "tls.listen",
+                    "needs tls.cert_file and tls.key_file".to_string(),
+                ));
+            }
+            if https == self.listen {
+                return Err(invalid(
+                    "tls.listen",
+                    format!(
+                        "is the same address as listen ({https}); leave tls.listen unset to serve only HTTPS there"
+                    ),
+                ));
+            }
+        }
+        if self.tls.enabled() != self.tls.key_file.is_some() {
+            return Err(invalid(
+                "tls.key_file",
+                "tls.cert_file and tls.key_file go together".to_string(),
+            ));
+        }
+        if self.fetch.client_cert_file.is_some() != self.fetch.client_key_file.is_some() {
+            return Err(invalid(
+                "fetch.client_key_file",
+                "fetch.client_cert_file and fetch.client_key_file go together".to_string(),
+            ));
+        }
         for host in &self.fetch.redirect_hosts {
             let bare = host.strip_prefix("*.").unwrap_or(host);
             if bare.is_empty() || bare.contains(['/', ':', '*', ' ']) {

@@ -419,3 +419,38 @@ fn shipped_example_config_is_valid() {
         )
     );
 }
+
+#[test]
+fn known_trees_and_the_refresh_schedule_come_from_the_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "[prewarm]\nsumdb_known_trees = [\"/etc/gomodproxy/laptop-1.latest\"]\nrefresh_interval = \"1h\"\n",
+    );
+    let c = Config::load(Some(&file), env(&[])).unwrap();
+    assert_eq!(
+        c.prewarm.sumdb_known_trees,
+        [PathBuf::from("/etc/gomodproxy/laptop-1.latest")]
+    );
+    assert_eq!(c.prewarm.refresh_interval, Duration::from_secs(3600));
+    let c = Config::load(
+        Some(&file),
+        env(&[
+            (
+                "GOMODPROXY_PREWARM__SUMDB_KNOWN_TREES",
+                "/a.latest,/b.latest",
+            ),
+            ("GOMODPROXY_PREWARM__REFRESH_INTERVAL", "7d"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.prewarm.sumdb_known_trees,
+        [PathBuf::from("/a.latest"), PathBuf::from("/b.latest")]
+    );
+    assert_eq!(c.prewarm.refresh_interval, Duration::from_secs(7 * 86400));
+    // Off by default; an empty variable is an empty list.
+    let c = Config::load(None, env(&[("GOMODPROXY_PREWARM__SUMDB_KNOWN_TREES", "")])).unwrap();
+    assert!(c.prewarm.sumdb_known_trees.is_empty());
+    assert!(c.prewarm.refresh_interval.is_zero());
+}

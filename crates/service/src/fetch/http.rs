@@ -7,7 +7,7 @@ use tracing::debug;
 
 use super::{FetchError, Fetcher, Sink, error_chain};
 use crate::ServiceConfig;
-use crate::upstream::{HttpSource, Source};
+use crate::upstream::{Authorization, HttpSource, Source};
 
 /// A failed attempt and whether trying the same source again might help.
 struct AttemptError {
@@ -85,12 +85,93 @@ pub(crate) fn client(config: &ServiceConfig) -> Result<reqwest::Client, String> 
             attempt.error(msg)
         }
     });
-    reqwest::Client::builder()
+    // The proxies are explicit (the caller resolved configuration and environment): the
+    // client reads no environment variable of its own.
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(config.connect_timeout)
         .redirect(policy)
         .user_agent(concat!("gomodproxy/", env!("CARGO_PKG_VERSION")))
+        .no_proxy();
+    let outbound = &config.outbound;
+    let no_proxy = outbound
+        .no_proxy
+        .as_deref()
+        .and_then(reqwest::NoProxy::from_string);
+    for (key, url, https) in [
+        ("fetch.https_proxy", &outbound.https_proxy, true),
+        ("fetch.http_proxy", &outbound.http_proxy, false),
+    ] {
+        if let Some(url) = url {
+            let made = if https {
+                reqwest::Proxy::https(url.as_str())
+            } else {
+                reqwest::Proxy::http(url.as_str())
+            };
+            let proxy = made.map_err(|e| {
+                format!(
+                    "{key} {:?}: {}",
+                    gomodproxy_redact::url(url),
+                    error_chain(&e)
+                )
+            })?;
+            builder = builder.proxy(proxy.no_proxy(no_proxy.clone()));
+        }
+    }
+    if let Some(tls) = &outbound.tls {
+        builder = tls.configure_reqwest(builder).map_err(|e| e.to_string())?;
+    }
+    builder
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
+}
+
+/// A failed request in words that name its cause, and whether it is worth retrying: a TLS
+/// problem ("certificate signed by unknown authority: set fetch.ca_file"), a proxy that wants
+/// credentials (407) or refused the `CONNECT`, a proxy that cannot be reached, else the error
+/// chain.
+fn send_error_words(
+    outbound: &crate::Outbound,
+    url: &Url,
+    error: &reqwest::Error,
+) -> (String, bool) {
+    if let Some(problem) = gomodproxy_tls::explain(error) {
+        return (problem.to_string(), false);
+    }
+    let chain = error_chain(error);
+    let proxy = outbound
+        .proxy_for(url.scheme())
+        .map(gomodproxy_redact::url)
+        .unwrap_or_else(|| "(from the environment)".to_string());
+    let target = format!(
+        "{}:{}",
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or_default()
+    );
+    // hyper-util's tunnel errors are not public types; their messages are its interface.
+    if chain.contains("proxy authorization required") {
+        return (
+            format!(
+                "the proxy {proxy} answered 407 Proxy Authentication Required to CONNECT {target}: \
+                 give its user and password in the proxy URL (http://user:password@host:port)"
+            ),
+            false,
+        );
+    }
+    if chain.contains("failed to create underlying connection") {
+        return (
+            format!("cannot connect to the proxy {proxy}: {chain}"),
+            true,
+        );
+    }
+    if chain.contains("unsuccessful")
+        || (chain.contains("unexpected end of file") && chain.contains("tunnel"))
+    {
+        return (
+            format!("the proxy {proxy} refused to CONNECT to {target} ({chain})"),
+            true,
+        );
+    }
+    (chain, !is_certificate_error(error))
 }
 
 /// Fetches `rel` from `http` into `sink`, retrying what may pass, within the deadline.
@@ -99,6 +180,7 @@ pub(super) async fn get(
     source: &Source,
     http: &HttpSource,
     rel: &str,
+    module: Option<&str>,
     limit: u64,
     sink: &mut Sink,
 ) -> Result<u64, FetchError> {
@@ -107,7 +189,7 @@ pub(super) async fn get(
     let started = Instant::now();
     let mut attempt = 0u32;
     loop {
-        match once(fetcher, source, http, &url, rel, limit, sink).await {
+        match once(fetcher, source, http, &url, rel, module, limit, sink).await {
             Ok(n) => return Ok(n),
             Err(e) if e.retryable && attempt < settings.retries => {
                 let delay = settings
@@ -128,17 +210,19 @@ pub(super) async fn get(
 }
 
 /// Whether a request error is a TLS certificate problem: it will fail the same way again.
-fn is_certificate_error(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
+fn is_certificate_error(error: &reqwest::Error) -> bool {
+    let lower = error_chain(error).to_ascii_lowercase();
     lower.contains("certificate") || lower.contains("unknownissuer")
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn once(
     fetcher: &Fetcher,
     source: &Source,
     http: &HttpSource,
     url: &Url,
     rel: &str,
+    module: Option<&str>,
     limit: u64,
     sink: &mut Sink,
 ) -> Result<u64, AttemptError> {
@@ -146,8 +230,25 @@ async fn once(
     let started = Instant::now();
     let read_timeout = settings.read_timeout;
     let mut request = fetcher.client.get(url.clone());
+    // The entry's own userinfo, else the `[[fetch.credentials]]` entry for this URL (and
+    // module). Set on this request only: the client drops it on a redirect to another origin.
     if let Some(auth) = &http.auth {
         request = request.basic_auth(&auth.username, Some(auth.password.expose()));
+    } else {
+        match fetcher.credentials.authorization(url, module) {
+            Ok(None) => {}
+            Ok(Some(Authorization::Basic { username, password })) => {
+                request = request.basic_auth(username, Some(password.expose()));
+            }
+            Ok(Some(Authorization::Bearer(token))) => {
+                request = request.bearer_auth(token.expose());
+            }
+            Err(why) => {
+                return Err(AttemptError::fatal(FetchError::Local(format!(
+                    "credentials for upstream {source}: {why}"
+                ))));
+            }
+        }
     }
     let head_by = (started + read_timeout).min(settings.deadline(started, 0));
     let mut response = match tokio::time::timeout_at(head_by.into(), request.send()).await {
@@ -165,10 +266,11 @@ async fn once(
             ))));
         }
         Ok(Err(e)) => {
-            let text = error_chain(&e);
+            let (text, retryable) = send_error_words(&fetcher.outbound, url, &e);
             let error = FetchError::Bad(format!("upstream {source} failed for {rel}: {text}"));
-            // A refused redirect or a bad certificate fails again; connection trouble may pass.
-            return Err(if e.is_redirect() || is_certificate_error(&text) {
+            // A refused redirect, a bad certificate or a proxy that wants credentials fails
+            // again; connection trouble may pass.
+            return Err(if e.is_redirect() || !retryable {
                 AttemptError::fatal(error)
             } else {
                 AttemptError::retry(error)
@@ -181,6 +283,17 @@ async fn once(
         return Err(AttemptError::fatal(FetchError::NotFound(format!(
             "upstream {source} returned {} for {rel}",
             status.as_u16()
+        ))));
+    }
+    if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+        let proxy = fetcher
+            .outbound
+            .proxy_for(url.scheme())
+            .map(gomodproxy_redact::url)
+            .unwrap_or_else(|| "on the way".to_string());
+        return Err(AttemptError::fatal(FetchError::Bad(format!(
+            "upstream {source} for {rel}: the proxy {proxy} answered 407 Proxy Authentication Required: \
+             give its user and password in the proxy URL (http://user:password@host:port)"
         ))));
     }
     if status != StatusCode::OK {

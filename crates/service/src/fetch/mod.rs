@@ -69,6 +69,17 @@ pub(crate) enum Want<'a> {
 }
 
 impl Want<'_> {
+    /// The module the request is about, if it names one.
+    pub(crate) fn module(&self) -> Option<&str> {
+        match self {
+            Want::Artifact { module, .. }
+            | Want::List(module)
+            | Want::Latest(module)
+            | Want::Query { module, .. } => Some(module.as_str()),
+            Want::Path(_) => None,
+        }
+    }
+
     /// The GOPROXY-layout path of what is wanted.
     pub(crate) fn rel(&self) -> String {
         match self {
@@ -213,6 +224,10 @@ pub(crate) struct Fetcher {
     negative: TtlCache<String>,
     /// The version-control source, shared by every chain that has `direct`.
     direct: Option<Direct>,
+    /// Credentials by URL prefix, for entries without userinfo.
+    credentials: crate::UpstreamCredentials,
+    /// The proxies (for error messages) and TLS trust the client was built with.
+    outbound: crate::Outbound,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -243,6 +258,8 @@ impl Fetcher {
             settings: FetchSettings::from_config(config),
             limits,
             direct,
+            credentials: config.credentials.clone(),
+            outbound: config.outbound.clone(),
             negative: TtlCache::new(
                 config.negative_ttl,
                 config.negative_cache_entries,
@@ -312,7 +329,7 @@ impl Fetcher {
             Source::File(dir) => get_file(source, dir, rel, limit, sink).await,
             Source::Http(http) => {
                 let permit = self.limits.acquire(&http.host_port()).await?;
-                let got = http::get(self, source, http, rel, limit, sink).await;
+                let got = http::get(self, source, http, rel, want.module(), limit, sink).await;
                 drop(permit);
                 got
             }

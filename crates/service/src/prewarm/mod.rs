@@ -19,18 +19,25 @@
 //! - `graph.rs`: the module graph walk of a go.mod;
 //! - `latest.rs`: which version `module@latest` means;
 //! - `plan.rs`: the targets of each item;
-//! - `run.rs`: the batch job ([`prewarm`]), its options and its [`Report`].
+//! - `refresh.rs`: the new releases of a stored module ([`refresh`] keeps a mirror current);
+//! - `run.rs`: the batch jobs ([`prewarm`], [`refresh`]), their options and their [`Report`].
+//!
+//! Sealing also makes the store provable to clients that remember another tree head: every
+//! tree the store has recorded, and the known trees of [`PrewarmOptions::known_trees`].
 
 mod graph;
 mod item;
 mod latest;
 mod plan;
+mod refresh;
 mod run;
 mod warmer;
 
 pub use item::{Item, ItemError, ItemProblem, TOOLCHAIN_MODULE};
-pub use run::{Outcome, PrewarmOptions, Report, TargetDone, host_platform, prewarm};
-pub use warmer::{Target, WarmError, Warmed, Warmer};
+pub use run::{
+    Outcome, PrewarmOptions, RefreshScope, Report, TargetDone, host_platform, prewarm, refresh,
+};
+pub use warmer::{StoredModule, Target, WarmError, Warmed, Warmer};
 
 #[cfg(doc)]
 use crate::ProxyService;

@@ -1,5 +1,5 @@
-//! The batch job: plan every item, fetch every target with bounded concurrency and retries,
-//! seal the checksum-database cache, and report.
+//! The batch jobs: plan every item (or refresh the stored modules), fetch every target with
+//! bounded concurrency and retries, seal the checksum-database cache, and report.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +10,9 @@ use gomodproxy_storage::ArtifactKind;
 
 use super::item::Item;
 use super::plan::plan_item;
-use super::warmer::{Target, Warmer};
+use super::refresh::{refresh_module, refresh_new_module};
+use super::warmer::{StoredModule, Target, Warmer};
+use crate::KnownTree;
 use crate::progress::Progress;
 
 /// How prewarming runs.
@@ -24,6 +26,9 @@ pub struct PrewarmOptions {
     pub retry_backoff: Duration,
     /// The platform of toolchain items that name none (`GOOS/GOARCH`).
     pub default_platform: String,
+    /// Tree heads clients remember (`--sumdb-known-tree`): sealing proves each against the
+    /// sealed tree and records it.
+    pub known_trees: Vec<KnownTree>,
 }
 
 impl Default for PrewarmOptions {
@@ -33,6 +38,7 @@ impl Default for PrewarmOptions {
             retries: 2,
             retry_backoff: Duration::from_millis(500),
             default_platform: host_platform(),
+            known_trees: Vec::new(),
         }
     }
 }
@@ -97,6 +103,11 @@ pub struct Report {
     pub failures: Vec<(String, String)>,
     /// Checksum-database records checked to be provable offline.
     pub sumdb_records: usize,
+    /// Tree heads (recorded and known) proven to be prefixes of the sealed tree: a client that
+    /// remembers one verifies offline.
+    pub sumdb_trees: usize,
+    /// Of those, the known trees given to this run.
+    pub sumdb_known: usize,
 }
 
 impl Report {
@@ -115,19 +126,104 @@ pub async fn prewarm(
 ) -> Report {
     let mut report = Report::default();
     progress.phase("planning", Some(items.len() as u64), None);
-    let mut plan: BTreeMap<(ModulePath, Version), bool> = BTreeMap::new();
+    let mut plan = Plan::default();
     for item in items {
         match plan_item(warmer, item, options.concurrency).await {
-            Ok(targets) => {
-                for t in targets {
-                    let zip = plan.entry((t.module, t.version)).or_insert(false);
-                    *zip |= t.zip;
-                }
-            }
+            Ok(targets) => plan.add(targets),
             Err(e) => report.failures.push((item.to_string(), e)),
         }
     }
+    fetch_and_seal(warmer, plan, options, progress, report).await
+}
+
+/// What to refresh: every stored module, or these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshScope {
+    /// Every module with a version in the store.
+    Stored,
+    /// These modules (a module not stored gets what `module@latest` means).
+    Modules(Vec<ModulePath>),
+}
+
+/// Keeps a mirror current: the `@v/list` and `@latest` of the modules in `scope` are asked of
+/// upstream again, and their new releases fetched (see [`super::refresh`]); then the
+/// checksum-database cache is sealed, as after [`prewarm`].
+pub async fn refresh(
+    warmer: &dyn Warmer,
+    scope: &RefreshScope,
+    options: &PrewarmOptions,
+    progress: &dyn Progress<TargetDone>,
+) -> Report {
+    let mut report = Report::default();
+    let stored = match warmer.stored_modules().await {
+        Ok(s) => s,
+        Err(e) => {
+            report
+                .failures
+                .push(("the stored modules".to_string(), e.to_string()));
+            return report;
+        }
+    };
+    let work: Vec<Result<StoredModule, ModulePath>> = match scope {
+        RefreshScope::Stored => stored.into_iter().map(Ok).collect(),
+        RefreshScope::Modules(modules) => modules
+            .iter()
+            .map(|m| {
+                stored
+                    .iter()
+                    .find(|s| &s.module == m)
+                    .cloned()
+                    .ok_or_else(|| m.clone())
+            })
+            .collect(),
+    };
+    progress.phase("refreshing lists", Some(work.len() as u64), None);
+    let planned = futures::stream::iter(work)
+        .map(|w| async move {
+            match &w {
+                Ok(stored) => (
+                    stored.module.to_string(),
+                    refresh_module(warmer, stored).await,
+                ),
+                Err(module) => (module.to_string(), refresh_new_module(warmer, module).await),
+            }
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let mut plan = Plan::default();
+    for (module, targets) in planned {
+        match targets {
+            Ok(targets) => plan.add(targets),
+            Err(e) => report.failures.push((module, e)),
+        }
+    }
+    fetch_and_seal(warmer, plan, options, progress, report).await
+}
+
+/// Module versions to fetch, each once (with its zip if any item needs it).
+#[derive(Default)]
+struct Plan(BTreeMap<(ModulePath, Version), bool>);
+
+impl Plan {
+    fn add(&mut self, targets: Vec<Target>) {
+        for t in targets {
+            let zip = self.0.entry((t.module, t.version)).or_insert(false);
+            *zip |= t.zip;
+        }
+    }
+}
+
+/// Fetches every target of `plan`, then seals.
+async fn fetch_and_seal(
+    warmer: &dyn Warmer,
+    plan: Plan,
+    options: &PrewarmOptions,
+    progress: &dyn Progress<TargetDone>,
+    mut report: Report,
+) -> Report {
     let targets: Vec<Target> = plan
+        .0
         .into_iter()
         .map(|((module, version), zip)| Target {
             module,
@@ -164,8 +260,12 @@ pub async fn prewarm(
     drop(results);
 
     progress.phase("sealing the checksum database cache", None, None);
-    match warmer.seal(&targets).await {
-        Ok(n) => report.sumdb_records = n,
+    match warmer.seal(&targets, &options.known_trees).await {
+        Ok(sealed) => {
+            report.sumdb_records = sealed.records;
+            report.sumdb_trees = sealed.trees;
+            report.sumdb_known = sealed.known;
+        }
         Err(e) => report
             .failures
             .push(("checksum database cache".to_string(), e.to_string())),

@@ -6,6 +6,7 @@
 //! GOPROXY requests to a running proxy. Failures are [`WarmError`]s, which say only what the
 //! batch job needs to know: not there, worth retrying, or failed for good.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use async_trait::async_trait;
@@ -14,7 +15,7 @@ use futures::StreamExt;
 use gomod::{ModulePath, Version};
 use gomodproxy_storage::ArtifactKind;
 
-use crate::{Body, ProxyService, ServiceError, VersionQuery};
+use crate::{Body, KnownTree, ProxyService, SealReport, ServiceError, VersionQuery};
 
 /// One module version to have in storage.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,9 +106,34 @@ pub trait Warmer: Send + Sync {
     async fn list(&self, module: &ModulePath) -> Result<Bytes, WarmError>;
     /// The module's `@latest` `.info`.
     async fn latest(&self, module: &ModulePath) -> Result<Bytes, WarmError>;
+    /// The module's `@v/list` as upstream has it now, whatever the age of a cached one (and
+    /// stored): what a refresh reads. By default [`Warmer::list`].
+    async fn fresh_list(&self, module: &ModulePath) -> Result<Bytes, WarmError> {
+        self.list(module).await
+    }
+    /// The module's `@latest` as upstream has it now (and stored). By default
+    /// [`Warmer::latest`].
+    async fn fresh_latest(&self, module: &ModulePath) -> Result<Bytes, WarmError> {
+        self.latest(module).await
+    }
+    /// Every module with a version stored, and which versions.
+    async fn stored_modules(&self) -> Result<Vec<StoredModule>, WarmError>;
     /// Makes the checksum-database records of `targets` (at least) provable offline against
-    /// the stored tree head; returns how many records were checked.
-    async fn seal(&self, targets: &[Target]) -> Result<usize, WarmError>;
+    /// the stored tree head, and so the tree heads clients remember (`known`, and for an
+    /// in-process warmer every tree the store has recorded).
+    async fn seal(&self, targets: &[Target], known: &[KnownTree]) -> Result<SealReport, WarmError>;
+}
+
+/// A module of the store and what of it is stored (for a refresh).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredModule {
+    /// The module.
+    pub module: ModulePath,
+    /// Its versions with anything stored.
+    pub versions: BTreeSet<Version>,
+    /// Whether a zip of any version is stored (then new versions are fetched whole, else only
+    /// their go.mod: a module the builds need only for the module graph).
+    pub zips: bool,
 }
 
 #[async_trait]
@@ -151,9 +177,38 @@ impl Warmer for ProxyService {
         body_bytes(ProxyService::latest(self, module).await?.body).await
     }
 
-    async fn seal(&self, _targets: &[Target]) -> Result<usize, WarmError> {
-        // Every stored record, not only this run's: one tree head serves them all.
-        Ok(self.seal_sumdb().await?)
+    async fn fresh_list(&self, module: &ModulePath) -> Result<Bytes, WarmError> {
+        body_bytes(self.refresh_list(module).await?.body).await
+    }
+
+    async fn fresh_latest(&self, module: &ModulePath) -> Result<Bytes, WarmError> {
+        body_bytes(self.refresh_latest(module).await?.body).await
+    }
+
+    async fn stored_modules(&self) -> Result<Vec<StoredModule>, WarmError> {
+        let mut by_module: BTreeMap<String, StoredModule> = BTreeMap::new();
+        for (module, version, kind) in self.stored_artifacts().await? {
+            let entry = by_module
+                .entry(module.as_str().to_string())
+                .or_insert_with(|| StoredModule {
+                    module: module.clone(),
+                    versions: BTreeSet::new(),
+                    zips: false,
+                });
+            entry.zips |= kind == ArtifactKind::Zip;
+            entry.versions.insert(version);
+        }
+        Ok(by_module.into_values().collect())
+    }
+
+    async fn seal(
+        &self,
+        _targets: &[Target],
+        known: &[KnownTree],
+    ) -> Result<SealReport, WarmError> {
+        // Every stored record and recorded tree, not only this run's: one tree head serves them
+        // all.
+        Ok(self.seal_sumdb(known).await?)
     }
 }
 

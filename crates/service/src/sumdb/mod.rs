@@ -27,19 +27,22 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use gomod::sumdb::note::Verifier;
 use gomod::sumdb::tlog::{
-    SUMDB_TILE_HEIGHT, Tile, TilePlan, Tree, record_hash, stored_hash_index, sub_tree_index,
+    SUMDB_TILE_HEIGHT, TilePlan, Tree, record_hash, stored_hash_index, sub_tree_index,
 };
 use gomod::sumdb::{Lookup, SumdbName, SumdbPath};
 use gomod::{ModulePath, Version};
-use gomodproxy_storage::{Key, ListPrefix, StorageExt};
+use gomodproxy_storage::{Key, StorageExt};
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::{info, warn};
 
+mod history;
 mod serve;
 mod spec;
+mod tiles;
 
 pub(crate) use serve::{Verified, is_private, serve, verify_hash};
 
+pub use history::{KnownTree, KnownTreeError, SealReport};
 pub use spec::{SumdbSpec, SumdbSpecError};
 
 use crate::fetch::limits::FetchLimits;
@@ -68,14 +71,24 @@ pub(crate) struct Database {
     trusted: std::sync::RwLock<Option<Trusted>>,
     /// Serializes refreshes of the trusted tree.
     refresh: AsyncMutex<()>,
+    /// Sizes of the trees this process knows are recorded in the store (`tree/<N>`), so that
+    /// each is written once.
+    recorded: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 #[derive(Debug, Clone)]
-struct Trusted {
+pub(crate) struct Trusted {
     tree: Tree,
     note: Bytes,
+    /// When it was fetched from upstream (for a head loaded from the store: when it was stored).
     fetched: SystemTime,
+    /// When this process read or fetched it (an offline proxy re-reads the store's head after
+    /// [`OFFLINE_RELOAD`], so that an import while it serves is seen).
+    loaded: std::time::Instant,
 }
+
+/// How long an offline proxy serves the tree head it read before reading the store's again.
+const OFFLINE_RELOAD: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug)]
 enum DbSource {
@@ -123,6 +136,7 @@ impl Databases {
                 source,
                 trusted: std::sync::RwLock::new(None),
                 refresh: AsyncMutex::new(()),
+                recorded: std::sync::Mutex::new(std::collections::HashSet::new()),
             });
             if dbs.by_name.insert(name.clone(), db.clone()).is_some() {
                 return Err(format!("checksum database {name} is configured twice"));
@@ -185,6 +199,19 @@ fn upstream_error(err: FetchError) -> ServiceError {
 }
 
 impl Database {
+    /// A database with sum.golang.org's key, offline, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(name: &str) -> Database {
+        Database {
+            name: SumdbName::parse(name).expect("test name"),
+            verifier: Verifier::parse(crate::SUM_GOLANG_ORG_KEY).expect("the built-in key"),
+            source: None,
+            trusted: std::sync::RwLock::new(None),
+            refresh: AsyncMutex::new(()),
+            recorded: std::sync::Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+
     /// Fetches `path` (`lookup/…`, `tile/…`, `latest`) from upstream, unverified.
     async fn fetch(&self, inner: &Inner, path: &str, limit: u64) -> Result<Bytes, ServiceError> {
         match &self.source {
@@ -248,9 +275,13 @@ impl Database {
             .clone()
     }
 
-    /// The trusted tree, loaded from storage on first use.
+    /// The trusted tree, loaded from storage on first use (offline: re-read every
+    /// [`OFFLINE_RELOAD`], as only an import changes it). Online, the first tree loaded is
+    /// recorded in the tree history if it is not yet (a store from before the history).
     async fn trusted(&self, inner: &Inner) -> Result<Option<Trusted>, ServiceError> {
-        if let Some(t) = self.current() {
+        if let Some(t) = self.current()
+            && (self.source.is_some() || t.loaded.elapsed() < OFFLINE_RELOAD)
+        {
             return Ok(Some(t));
         }
         let key = self.key(SumdbPath::Latest);
@@ -261,15 +292,23 @@ impl Database {
                     tree,
                     note,
                     fetched: meta.modified,
+                    loaded: std::time::Instant::now(),
                 };
-                let mut slot = self.trusted.write().unwrap_or_else(|p| p.into_inner());
-                // Another request may have fetched a newer one meanwhile.
-                if slot.as_ref().is_none_or(|s| s.tree.n < t.tree.n) {
-                    *slot = Some(t.clone());
+                let first = self.current().is_none();
+                let trusted = {
+                    let mut slot = self.trusted.write().unwrap_or_else(|p| p.into_inner());
+                    // Another request may have fetched a newer one meanwhile.
+                    if slot.as_ref().is_none_or(|s| s.tree.n <= t.tree.n) {
+                        *slot = Some(t.clone());
+                    }
+                    slot.clone()
+                };
+                if first && self.source.is_some() {
+                    self.record_tree(inner, &t.tree, &t.note).await?;
                 }
-                Ok(slot.clone())
+                Ok(trusted)
             }
-            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) if e.is_not_found() => Ok(self.current()),
             Err(e) => Err(ServiceError::storage(&key, e)),
         }
     }
@@ -316,6 +355,30 @@ impl Database {
                 return Err(too_small(&self.name, min_n, t.tree.n, signed_need));
             }
         }
+        self.advance(inner, min_n, signed_need).await
+    }
+
+    /// Fetches upstream's tree head now (online only), whatever the age of the trusted one,
+    /// and moves the trusted tree to it if it is newer and consistent: what sealing does, so
+    /// that a bundle carries the newest tree. Fails if no tree of `min_n` records results.
+    pub(super) async fn refresh_now(
+        &self,
+        inner: &Inner,
+        min_n: i64,
+    ) -> Result<Trusted, ServiceError> {
+        self.trusted(inner).await?;
+        let _guard = self.refresh.lock().await;
+        self.advance(inner, min_n, true).await
+    }
+
+    /// The fetch of [`Database::tree_at_least`] and [`Database::refresh_now`]: upstream's tree
+    /// head, checked against the trusted one; the caller holds the refresh lock.
+    async fn advance(
+        &self,
+        inner: &Inner,
+        min_n: i64,
+        signed_need: bool,
+    ) -> Result<Trusted, ServiceError> {
         let note = self.fetch(inner, "latest", MAX_NOTE_SIZE).await?;
         let tree = self.open_tree(&note)?;
         let old = self.current();
@@ -345,7 +408,9 @@ impl Database {
             tree,
             note,
             fetched: SystemTime::now(),
+            loaded: std::time::Instant::now(),
         };
+        self.record_tree(inner, &t.tree, &t.note).await?;
         info!(sumdb = %self.name, size = tree.n, "trusted checksum database tree advanced");
         *self.trusted.write().unwrap_or_else(|p| p.into_inner()) = Some(t.clone());
         Ok(t)
@@ -399,126 +464,9 @@ impl Database {
         let plan = TilePlan::new(tree, SUMDB_TILE_HEIGHT, indexes)
             .map_err(|e| ServiceError::BadUpstream(format!("{}: {e}", self.name)))?;
         let data = self.plan_data(inner, &plan).await?;
-        let hashes = plan.verify(&data).map_err(|e| {
-            security(
-                &self.name,
-                format!("tiles of {} fail verification: {e}", self.name),
-            )
-        })?;
+        let hashes = self.verify_plan(&plan, &data)?;
         self.store_tiles(inner, &plan, &data).await?;
         Ok(hashes)
-    }
-
-    /// The data of every tile of a plan: stored ones, else fetched (unverified until the plan
-    /// checks them).
-    async fn plan_data(&self, inner: &Inner, plan: &TilePlan) -> Result<Vec<Bytes>, ServiceError> {
-        let fetches = plan.tiles().iter().map(|tile| self.raw_tile(inner, tile));
-        futures::future::try_join_all(fetches).await
-    }
-
-    async fn raw_tile(&self, inner: &Inner, tile: &Tile) -> Result<Bytes, ServiceError> {
-        let key = self.key(SumdbPath::Tile(*tile));
-        match inner.storage.get_bytes(&key, MAX_TILE_SIZE).await {
-            Ok((_, data)) => return Ok(data),
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(ServiceError::storage(&key, e)),
-        }
-        self.fetch(inner, &tile.path(), MAX_TILE_SIZE).await
-    }
-
-    async fn store_tiles(
-        &self,
-        inner: &Inner,
-        plan: &TilePlan,
-        data: &[Bytes],
-    ) -> Result<(), ServiceError> {
-        for (tile, bytes) in plan.tiles().iter().zip(data) {
-            let key = self.key(SumdbPath::Tile(*tile));
-            if inner.stored_meta(&key).await?.is_none() {
-                inner
-                    .storage
-                    .put_bytes(&key, bytes.clone())
-                    .await
-                    .map_err(|e| ServiceError::storage(&key, e))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// A hash tile, verified: from storage, else fetched, authenticated and stored.
-    async fn tile(&self, inner: &Arc<Inner>, tile: Tile) -> Result<Bytes, ServiceError> {
-        let key = self.key(SumdbPath::Tile(tile));
-        match inner.storage.get_bytes(&key, MAX_TILE_SIZE).await {
-            Ok((_, data)) => return Ok(data),
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(ServiceError::storage(&key, e)),
-        }
-        if tile.is_data() {
-            return Err(ServiceError::NotFound(format!(
-                "sumdb/{}/{}: data tiles are not proxied (the go command never asks for them)",
-                self.name,
-                tile.path()
-            )));
-        }
-        if self.source.is_none() {
-            return Err(ServiceError::NotFound(format!(
-                "offline mode: sumdb/{}/{} is not in the cache",
-                self.name,
-                tile.path()
-            )));
-        }
-        // The smallest tree that has this tile at this width.
-        let level_shift = tile.l as u32 * tile.h;
-        let needed = ((tile.n << tile.h) + i64::from(tile.w))
-            .checked_shl(level_shift)
-            .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                ServiceError::NotFound(format!("sumdb/{}/{}: no such tile", self.name, tile.path()))
-            })?;
-        let trusted = self.tree_at_least(inner, needed, false).await?;
-        let plan = TilePlan::for_tile(trusted.tree, &tile)
-            .map_err(|e| ServiceError::NotFound(format!("sumdb/{}: {e}", self.name)))?;
-        let data = self.plan_data(inner, &plan).await?;
-        plan.verify(&data).map_err(|e| {
-            security(
-                &self.name,
-                format!("tiles of {} fail verification: {e}", self.name),
-            )
-        })?;
-        self.store_tiles(inner, &plan, &data).await?;
-        // The plan holds the tile at the tree's width; a narrower request is its prefix.
-        let index = plan
-            .tiles()
-            .iter()
-            .position(|t| t.l == tile.l && t.n == tile.n)
-            .ok_or_else(|| {
-                ServiceError::BadUpstream(format!(
-                    "sumdb/{}: tile plan lost {}",
-                    self.name,
-                    tile.path()
-                ))
-            })?;
-        let wide = &data[index];
-        if plan.tiles()[index].w == tile.w {
-            return Ok(wide.clone());
-        }
-        let asked = self.fetch(inner, &tile.path(), MAX_TILE_SIZE).await?;
-        if asked.len() != tile.w as usize * 32 || !wide.starts_with(&asked) {
-            return Err(security(
-                &self.name,
-                format!(
-                    "{}/{} is not a prefix of the verified tile",
-                    self.name,
-                    tile.path()
-                ),
-            ));
-        }
-        inner
-            .storage
-            .put_bytes(&key, asked.clone())
-            .await
-            .map_err(|e| ServiceError::storage(&key, e))?;
-        Ok(asked)
     }
 
     /// The verified record for `module@version`: from storage, else fetched, verified, stored.
@@ -643,46 +591,5 @@ impl Database {
             ));
         }
         inner.store_fetched(key, body).await
-    }
-
-    /// Makes sure every stored lookup is provable in the trusted tree with stored tiles (after
-    /// a prewarm, for offline clients): returns how many records were checked.
-    pub(crate) async fn seal(&self, inner: &Inner) -> Result<usize, ServiceError> {
-        use futures::StreamExt;
-        let Some(trusted) = self.trusted(inner).await? else {
-            return Ok(0);
-        };
-        let mut ids = Vec::new();
-        let mut listing = inner
-            .storage
-            .list(&ListPrefix::SumdbLookups(self.name.clone()));
-        while let Some(entry) = listing.next().await {
-            let entry = entry.map_err(|e| {
-                ServiceError::storage_doing(&format!("listing the lookups of {}", self.name), e)
-            })?;
-            if let Some(l) = self.stored_lookup(inner, &entry.key).await?
-                && l.id < trusted.tree.n
-            {
-                ids.push((l.id, record_hash(l.text.as_bytes()), entry.key));
-            }
-        }
-        for chunk in ids.chunks(64) {
-            let indexes: Vec<i64> = chunk
-                .iter()
-                .map(|(id, _, _)| stored_hash_index(0, *id))
-                .collect();
-            let hashes = self
-                .authenticated_hashes(inner, trusted.tree, &indexes)
-                .await?;
-            for ((_, want, key), got) in chunk.iter().zip(hashes) {
-                if got != *want {
-                    return Err(security(
-                        &self.name,
-                        format!("stored {key} is not in the trusted tree"),
-                    ));
-                }
-            }
-        }
-        Ok(ids.len())
     }
 }

@@ -11,10 +11,17 @@ use gomod::{ModulePath, Version};
 use super::security;
 use crate::{Answer, Body, Inner, ServiceError, sha256_etag};
 
-/// Whether `module` is private: it matches `private`, or the patterns of a private route
-/// (the same patterns `gomodproxy import` exempts, [`crate::Routes::private_globs`]).
+/// Whether `module` is private: it matches `private`, the patterns of a private route (the
+/// same patterns `gomodproxy import` exempts, [`crate::Routes::private_globs`]), or the
+/// caller's `private_names` (modules the access rules restrict).
 pub(crate) fn is_private(inner: &Inner, module: &ModulePath) -> bool {
-    inner.config.private.matches(module.as_str()) || inner.config.routes.is_private(module.as_str())
+    inner.config.private.matches(module.as_str())
+        || inner
+            .config
+            .private_names
+            .as_ref()
+            .is_some_and(|private| private(module.as_str()))
+        || inner.config.routes.is_private(module.as_str())
 }
 
 /// Checks an upstream `.mod` or `.zip` hash against the verifying database, unless
@@ -89,6 +96,11 @@ pub(crate) async fn serve(
     };
     let (body, immutable) = match path {
         SumdbPath::Supported => (Bytes::new(), false),
+        SumdbPath::Tree(_) => {
+            return Err(ServiceError::NotFound(format!(
+                "sumdb/{name}/{path}: the proxy's record of a tree head is not a checksum-database endpoint"
+            )));
+        }
         SumdbPath::Latest => {
             let t = if db.source.is_some() {
                 db.tree_at_least(inner, 0, false).await?

@@ -8,9 +8,12 @@
 //! `https://` prepended; `direct` fetches from version control; `off` ends the chain; trailing
 //! `/` is trimmed.
 
+mod credentials;
 mod patterns;
 mod routes;
 
+pub(crate) use credentials::Authorization;
+pub use credentials::{CredentialEntry, CredentialError, UpstreamCredentials};
 pub use patterns::{ModulePatterns, PatternError};
 pub use routes::{Route, RouteError, Routes};
 

@@ -451,7 +451,7 @@ async fn offline_serves_what_was_verified_and_nothing_else() {
     let storage = Arc::new(InMemory::new());
     let online = service(&storage, verifying_config(&up, &log));
     online.zip(&module(M), &version(V)).await.unwrap();
-    let sealed = online.seal_sumdb().await.unwrap();
+    let sealed = online.seal_sumdb(&[]).await.unwrap().records;
     assert_eq!(sealed, 1);
 
     let offline = ProxyService::new(
@@ -496,5 +496,117 @@ async fn offline_serves_what_was_verified_and_nothing_else() {
         NotFound
     );
     assert!(msg.contains("offline mode"), "{msg}");
+    assert_eq!(up.total_hits(), hits, "offline mode reached the upstream");
+}
+
+/// What a go command that remembers `tree` does against `svc` before it trusts `served`: it
+/// rebuilds its own tree's root from the tiles on that tree's right edge, and proves the tree
+/// a prefix of `served` with tiles authenticated in `served`.
+async fn client_proves(svc: &ProxyService, tree: Tree, served: Tree) {
+    use gomod::sumdb::tlog::{TilePlan, sub_tree_index, tree_hash_from_subtrees};
+    let stx = sub_tree_index(0, tree.n);
+    for within in [tree, served] {
+        let plan = TilePlan::new(within, 8, &stx).unwrap();
+        let mut data = Vec::new();
+        for tile in plan.tiles() {
+            let got = svc.sumdb(&db(), &SumdbPath::Tile(*tile)).await;
+            let got = got.unwrap_or_else(|e| panic!("tree {}: {}: {e}", tree.n, tile.path()));
+            data.push(body(got).await);
+        }
+        let hashes = plan.verify(&data).unwrap();
+        assert_eq!(
+            tree_hash_from_subtrees(&hashes).unwrap(),
+            tree.hash,
+            "tree {} in {}",
+            tree.n,
+            within.n
+        );
+    }
+}
+
+#[tokio::test]
+async fn known_trees_older_and_newer_than_the_store_are_proven_offline_and_another_key_is_refused()
+{
+    use gomodproxy_service::KnownTree;
+    let (zip_h1, mod_h1) = real_hashes();
+    let mut log = log_with_module(&zip_h1, &mod_h1);
+    let up = upstream_with(&log).await;
+    let storage = Arc::new(InMemory::new());
+    let online = service(&storage, verifying_config(&up, &log));
+    online.zip(&module(M), &version(V)).await.unwrap();
+    let stored_tree = log.tree();
+    let known = |origin: &str, note: Bytes| KnownTree {
+        origin: origin.to_string(),
+        note,
+    };
+    // Older than the store's tree; then the log grows and a client sees a newer one.
+    let older = log.prefix(450);
+    log.fillers(300);
+    publish(&log, &up);
+    let newer = log.prefix(log.n() - 17);
+    assert!(older.n() < stored_tree.n && newer.n() > stored_tree.n);
+
+    // Signed by another key: refused, nothing fetched.
+    let mut other = test_log(2);
+    other.fillers(450);
+    let hits = up.total_hits();
+    let msg = online
+        .seal_sumdb(&[known("other.latest", other.note())])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("other.latest") && msg.contains("not a tree head signed"),
+        "{msg}"
+    );
+    assert_eq!(up.total_hits(), hits);
+
+    let sealed = online
+        .seal_sumdb(&[
+            known("older.latest", older.note()),
+            known("newer.latest", newer.note()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(sealed.known, 2);
+    // Recorded: the store's first tree, its new one, and the two known ones.
+    assert_eq!(sealed.trees, 4, "{sealed:?}");
+    for n in [stored_tree.n, log.n(), older.n(), newer.n()] {
+        use gomodproxy_storage::StorageExt;
+        assert!(
+            storage
+                .exists(&sumdb_key(&format!("tree/{n}")))
+                .await
+                .unwrap()
+                .is_some(),
+            "tree/{n} is not recorded"
+        );
+    }
+
+    // Online, a narrower tile is cut from the stored one: no upstream request.
+    let edge = Tile {
+        h: 8,
+        l: 0,
+        n: (log.n() - 1) >> 8,
+        w: ((log.n() - 1) % 256 + 1) as u32,
+    };
+    let narrow = edge.with_width(edge.w - 5);
+    let hits = up.total_hits();
+    let got = body(online.sumdb(&db(), &SumdbPath::Tile(narrow)).await.unwrap()).await;
+    assert_eq!(got, log.tile_data(&narrow));
+    assert_eq!(up.total_hits(), hits, "a derivable tile was fetched");
+
+    let offline = ProxyService::new(
+        storage.clone(),
+        ServiceConfig {
+            mode: Mode::Offline,
+            upstream: "".parse().unwrap(),
+            ..verifying_config(&up, &log)
+        },
+    )
+    .unwrap();
+    for remembered in [stored_tree, older.tree(), newer.tree()] {
+        client_proves(&offline, remembered, log.tree()).await;
+    }
     assert_eq!(up.total_hits(), hits, "offline mode reached the upstream");
 }

@@ -133,7 +133,8 @@ pub async fn listing(store: &dyn Storage, caps: &Capabilities) {
 }
 
 /// Checksum-database objects (tree head, lookups, full and partial tiles side by side, a data
-/// tile, deep tile paths) round-trip and list under their database only.
+/// tile, deep tile paths, recorded trees) round-trip and list under their database only; the
+/// record of an imported bundle round-trips and lists under [`ListPrefix::Bundles`].
 pub async fn sumdb_objects(store: &dyn Storage, _caps: &Capabilities) {
     use gomod::sumdb::SumdbPath;
     let ctx = "sumdb_objects";
@@ -160,6 +161,8 @@ pub async fn sumdb_objects(store: &dyn Storage, _caps: &Capabilities) {
             "tile/8/1/000.p/255",
             "tile/8/3/000.p/3",
             "tile/8/data/000",
+            "tree/70000",
+            "tree/69959272",
         ]
         .iter()
         .map(|p| object(p)),
@@ -195,6 +198,38 @@ pub async fn sumdb_objects(store: &dyn Storage, _caps: &Capabilities) {
         lookups.iter().cloned().collect::<HashSet<_>>(),
         "{ctx}: ListPrefix::SumdbLookups({db})"
     );
+    let only_trees = listed(list(store, &ListPrefix::SumdbTrees(db.clone()), ctx).await);
+    assert_eq!(
+        only_trees,
+        [object("tree/70000"), object("tree/69959272")]
+            .into_iter()
+            .collect::<HashSet<_>>(),
+        "{ctx}: ListPrefix::SumdbTrees({db})"
+    );
+    // The record of an imported bundle: a key outside every module and database.
+    let id = format!("{:032x}", rand::random::<u128>());
+    let bundle = Key::bundle(&id).unwrap_or_else(|| panic!("{ctx}: {id} is no bundle id"));
+    assert_eq!(Key::from_path(&bundle.path()).ok().as_ref(), Some(&bundle));
+    put_ok(store, &bundle, body(&bundle.path(), 100).into(), ctx).await;
+    assert_body(store, &bundle, &body(&bundle.path(), 100), ctx).await;
+    let bundles = listed(list(store, &ListPrefix::Bundles, ctx).await);
+    assert!(
+        bundles.contains(&bundle),
+        "{ctx}: ListPrefix::Bundles misses {bundle}"
+    );
+    assert!(
+        bundles.iter().all(|k| matches!(k, Key::Bundle { .. })),
+        "{ctx}: ListPrefix::Bundles lists other objects: {bundles:?}"
+    );
+    assert!(
+        listed(list(store, &ListPrefix::All, ctx).await).contains(&bundle),
+        "{ctx}: ListPrefix::All misses {bundle}"
+    );
+    store
+        .delete(&bundle)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: delete failed: {}", describe(&e)));
+    assert_missing(store, &bundle, ctx).await;
     let of_module = list(store, &ListPrefix::Module(module.clone()), ctx).await;
     assert!(
         of_module.is_empty(),

@@ -104,6 +104,11 @@ fn http_client(
         })
         .user_agent(concat!("gomodproxy/", env!("CARGO_PKG_VERSION")))
         .no_proxy();
+    if let Some(tls) = &settings.outbound_tls {
+        b = tls
+            .configure_reqwest(b)
+            .map_err(|e| crate::error::ConfigError::new("tls", e.to_string()))?;
+    }
     if insecure {
         b = b.danger_accept_invalid_certs(true);
     }

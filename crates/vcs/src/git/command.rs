@@ -286,6 +286,7 @@ impl Git {
             ("credential.interactive".into(), "false".into()),
             ("advice.detachedHead".into(), "false".into()),
         ];
+        config.extend(settings.git_tls.iter().cloned());
         for c in &settings.credentials {
             config.push((
                 format!("http.{}.extraHeader", c.prefix),

@@ -100,8 +100,7 @@ impl Refs {
         for tag in self.tags(prefix) {
             let bare = tag.name.strip_prefix(dir).unwrap_or(&tag.name);
             if is_origin_tag(bare) {
-                let mut line = String::new();
-                go_quote(&mut line, &tag.name);
+                let mut line = gomod::modfile::quote(&tag.name);
                 let _ = writeln!(line, " {}", tag.hash);
                 h.update(line.as_bytes());
             }
@@ -116,8 +115,7 @@ impl Refs {
     pub fn repo_sum(&self) -> String {
         let mut h = Sha256::new();
         for (name, hash) in &self.map {
-            let mut line = String::new();
-            go_quote(&mut line, name);
+            let mut line = gomod::modfile::quote(name);
             let _ = writeln!(line, " {hash}");
             h.update(line.as_bytes());
         }
@@ -134,30 +132,6 @@ fn is_origin_tag(tag: &str) -> bool {
         Some(c) => tag.starts_with(&c) && !gomod::pseudo::is_pseudo_version(tag),
         None => false,
     }
-}
-
-/// Go's `%q` (`strconv.Quote`) for the strings refs can be: printable ASCII is kept, `"` and
-/// `\` escaped, everything else as Go escapes it.
-fn go_quote(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

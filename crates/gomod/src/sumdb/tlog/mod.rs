@@ -341,6 +341,11 @@ impl Tile {
         Some(t)
     }
 
+    /// This tile at another width (the same place in the tiling).
+    pub fn with_width(&self, w: u32) -> Tile {
+        Tile { w, ..*self }
+    }
+
     /// The width of the tile at this tile's level and index in a tree of `tree_n` records;
     /// `None` if the tree does not reach it.
     pub fn width_in_tree(&self, tree_n: i64) -> Option<u32> {
@@ -350,6 +355,24 @@ impl Tile {
         let same = Tile { w: 1, ..*self };
         same.parent(0, tree_n).map(|t| t.w)
     }
+}
+
+/// A narrower tile cut from a wider one: tiles only grow at their end, so the tile
+/// `tile/H/L/K.p/W` is the first `W` hashes of every tile at the same place (`H`, `L`, `K`) that
+/// is at least `W` wide, partial or full. Returns the first `narrow.w` hashes of `data` (the
+/// data of `wide`), or `None` if `wide` is not at the same place, is narrower, its data is not
+/// exactly `wide.w` hashes, or the tiles are data tiles (records, not hashes).
+pub fn derive_tile<'a>(wide: &Tile, data: &'a [u8], narrow: &Tile) -> Option<&'a [u8]> {
+    let same_place = wide.h == narrow.h && wide.l == narrow.l && wide.n == narrow.n;
+    if !same_place
+        || wide.is_data()
+        || narrow.w == 0
+        || narrow.w > wide.w
+        || data.len() != wide.w as usize * HASH_SIZE
+    {
+        return None;
+    }
+    Some(&data[..narrow.w as usize * HASH_SIZE])
 }
 
 /// The hash of a power-of-two run of hashes (a tile's data, or a slice of it).

@@ -250,3 +250,59 @@ fn tree_notes() {
         assert!(Tree::parse(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn a_narrower_tile_is_cut_from_a_wider_one_of_any_later_tree() {
+    // Tree sizes whose right edges cut the same level-0 and level-1 tiles at different widths.
+    let stored = build(70_000);
+    let h = 8;
+    for (old_n, new_n) in [(300i64, 500i64), (65_791, 69_999), (1000, 65_536 + 300)] {
+        for l in 0..3 {
+            let level = l as u32 * h;
+            let old_width = old_n >> level;
+            if old_width == 0 {
+                continue;
+            }
+            // The rightmost tile of the old tree at this level, as the new tree has it.
+            let k = (old_width - 1) >> h;
+            let old = Tile {
+                h,
+                l,
+                n: k,
+                w: (old_width - (k << h)).min(1 << h) as u32,
+            };
+            let wide_w = old.width_in_tree(new_n).unwrap();
+            assert!(wide_w >= old.w, "{old:?} in {new_n}");
+            let wide = old.with_width(wide_w);
+            let wide_data = tile_data(&stored, &wide);
+            let cut = derive_tile(&wide, &wide_data, &old).unwrap();
+            assert_eq!(cut, &tile_data(&stored, &old)[..], "{old:?} from {wide:?}");
+        }
+    }
+    let t = Tile {
+        h,
+        l: 0,
+        n: 1,
+        w: 10,
+    };
+    let data = tile_data(&stored, &t);
+    assert!(
+        derive_tile(&t, &data, &t.with_width(11)).is_none(),
+        "wider than the source"
+    );
+    assert!(
+        derive_tile(&t, &data[1..], &t.with_width(5)).is_none(),
+        "short data"
+    );
+    let elsewhere = Tile {
+        n: 2,
+        ..t.with_width(5)
+    };
+    assert!(
+        derive_tile(&t, &data, &elsewhere).is_none(),
+        "another place"
+    );
+    let data_tile = Tile { l: -1, ..t };
+    assert!(derive_tile(&data_tile, &data, &data_tile.with_width(5)).is_none());
+    assert_eq!(derive_tile(&t, &data, &t).unwrap(), &data[..]);
+}

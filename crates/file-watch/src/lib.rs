@@ -3,6 +3,10 @@
 //! and Kubernetes' symlink swaps (metadata follows the link), costs a few `stat` calls per
 //! interval, and works on every filesystem (inotify does not see changes on NFS or through
 //! some container mounts).
+//!
+//! One copy for every component that reloads files (users and tokens, policy, certificates).
+
+#![deny(missing_docs)]
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -27,13 +31,14 @@ fn stamp(path: &PathBuf) -> FileStamp {
 
 /// The files one component loads, and what they looked like when it last loaded them.
 #[derive(Debug)]
-pub(crate) struct ChangeTracker {
+pub struct ChangeTracker {
     paths: Vec<PathBuf>,
     seen: Mutex<Vec<FileStamp>>,
 }
 
 impl ChangeTracker {
-    pub(crate) fn new(paths: Vec<PathBuf>) -> ChangeTracker {
+    /// Tracks `paths`, taking their current state as seen.
+    pub fn new(paths: Vec<PathBuf>) -> ChangeTracker {
         let seen = paths.iter().map(stamp).collect();
         ChangeTracker {
             paths,
@@ -43,18 +48,19 @@ impl ChangeTracker {
 
     /// Records the files' current state; call right before reading them, so that a change
     /// made while they are read is seen by the next poll.
-    pub(crate) fn mark(&self) {
+    pub fn mark(&self) {
         let now: Vec<FileStamp> = self.paths.iter().map(stamp).collect();
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = now;
     }
 
     /// Reports whether any file differs from its state at the last [`ChangeTracker::mark`].
-    pub(crate) fn changed(&self) -> bool {
+    pub fn changed(&self) -> bool {
         let now: Vec<FileStamp> = self.paths.iter().map(stamp).collect();
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) != now
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether it tracks no file at all (nothing to watch).
+    pub fn is_empty(&self) -> bool {
         self.paths.is_empty()
     }
 }
@@ -69,7 +75,7 @@ pub struct Watcher {
 
 impl Watcher {
     /// Calls `tick` on the target every `interval` until the watcher or the target is dropped.
-    pub(crate) fn spawn<T: Send + Sync + 'static>(
+    pub fn spawn<T: Send + Sync + 'static>(
         name: &str,
         interval: Duration,
         target: Weak<T>,
