@@ -371,14 +371,19 @@ fn tls_upstream_with_a_company_ca_a_bearer_token_and_a_connect_proxy() {
     // The "company registry": a gomodproxy over the fixtures, HTTPS with the company CA, every
     // module behind a token.
     let fixtures = Upstream::start(fx.root());
+    // HTTPS only, on its one address.
     let registry = ProxyConfig::new(&t.sub("registry-storage"), &fixtures.url())
-        .tls(&cert)
+        .tls_only(&cert)
         .set(
             "AUTH__TOKENS_FILE",
             auth.join("tokens").display().to_string(),
         )
         .start(&t.sub("registry-logs"));
     let registry_url = registry.https_url();
+    assert!(
+        gomodproxy_tests::http::get(registry.addr(), "/healthz").map_or(true, |r| r.status != 200),
+        "plain HTTP answered on an HTTPS-only listener"
+    );
     let tunnel = ConnectProxy::start();
     tunnel.require_basic("corp-user", "corp-pw");
     let proxy_url = tunnel.url().replace("http://", "http://corp-user:corp-pw@");

@@ -62,6 +62,8 @@ pub struct ProxyConfig {
     /// Also serve HTTPS on a port of its own (`tls.listen`), with `tls.cert_file`/`key_file`
     /// set by [`ProxyConfig::tls`].
     pub https: bool,
+    /// Serve HTTPS only, on the one `listen` address ([`ProxyConfig::tls_only`]).
+    pub https_only: bool,
 }
 
 impl ProxyConfig {
@@ -87,6 +89,7 @@ impl ProxyConfig {
             env,
             wrapper: Vec::new(),
             https: false,
+            https_only: false,
         }
     }
 
@@ -106,6 +109,14 @@ impl ProxyConfig {
     /// plain HTTP on the first.
     pub fn tls(mut self, files: &crate::tls::CertFiles) -> Self {
         self.https = true;
+        self.set("TLS__CERT_FILE", files.cert.display().to_string())
+            .set("TLS__KEY_FILE", files.key.display().to_string())
+    }
+
+    /// Serves HTTPS only, on `listen` (no `tls.listen`, no plain listener): [`Proxy::https_url`]
+    /// is then the one address, and readiness is probed over TLS (with curl).
+    pub fn tls_only(mut self, files: &crate::tls::CertFiles) -> Self {
+        self.https_only = true;
         self.set("TLS__CERT_FILE", files.cert.display().to_string())
             .set("TLS__KEY_FILE", files.key.display().to_string())
     }
@@ -245,6 +256,21 @@ fn free_port() -> u16 {
     l.local_addr().expect("probe addr").port()
 }
 
+/// Whether `/healthz` at `addr` answers 200 (over TLS, without verifying the certificate, when
+/// `tls`: readiness only).
+fn healthy(addr: SocketAddr, tls: bool) -> bool {
+    if !tls {
+        return crate::http::get_with_timeout(addr, "/healthz", Duration::from_secs(2))
+            .is_ok_and(|resp| resp.status == 200);
+    }
+    Command::new("curl")
+        .args(["-sfk", "--max-time", "2", "-o", "/dev/null"])
+        .arg(format!("https://{addr}/healthz"))
+        .env_clear()
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 impl Proxy {
     /// Spawns the binary on a free loopback port and waits until `/healthz` answers 200. A port
     /// taken between the probe and the bind is retried with another port.
@@ -293,11 +319,14 @@ impl Proxy {
             cmd.env("TMPDIR", &self.log_dir);
             cmd.envs(&self.config.env)
                 .env("GOMODPROXY_LISTEN", addr.to_string());
-            let https_addr = self
-                .config
-                .https
-                .then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
-            if let Some(https) = https_addr {
+            let https_addr = if self.config.https_only {
+                Some(addr)
+            } else {
+                self.config
+                    .https
+                    .then(|| SocketAddr::from(([127, 0, 0, 1], free_port())))
+            };
+            if let Some(https) = https_addr.filter(|_| !self.config.https_only) {
                 cmd.env("GOMODPROXY_TLS__LISTEN", https.to_string());
             }
             let mut child = cmd
@@ -312,10 +341,7 @@ impl Proxy {
                     }
                     panic!("gomodproxy exited at startup ({status}):\n{last_log}");
                 }
-                if let Ok(resp) =
-                    crate::http::get_with_timeout(addr, "/healthz", Duration::from_secs(2))
-                    && resp.status == 200
-                {
+                if healthy(addr, self.config.https_only) {
                     self.child = Some(child);
                     self.addr = addr;
                     self.https_addr = https_addr;
