@@ -13,6 +13,7 @@ mod common;
 mod crash;
 mod dedup;
 mod direct;
+mod direct_vcs;
 mod e2e_go;
 mod faults;
 mod hardening;

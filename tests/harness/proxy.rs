@@ -169,6 +169,27 @@ impl ProxyConfig {
         )
     }
 
+    /// Sets the `[direct]` section for a hermetic git world: mirrors under `cache_dir`, the
+    /// world's HOME (and its netrc), git configuration (its insteadOf rules), and go-import page
+    /// proxy (reached over plain HTTP for `*.test` and `gopkg.in`, as the go command does with
+    /// `GOINSECURE`). Chains and routes still decide which modules go to `direct`.
+    pub fn with_git_world(
+        self,
+        world: &gomodproxy_test_support::git::GitWorld,
+        cache_dir: &Path,
+    ) -> Self {
+        self.set("DIRECT__CACHE_DIR", cache_dir.display().to_string())
+            .set("DIRECT__HOME", world.home.display().to_string())
+            .set("DIRECT__GIT_CONFIG", world.gitconfig.display().to_string())
+            .set(
+                "DIRECT__NETRC",
+                world.home.join(".netrc").display().to_string(),
+            )
+            .set("DIRECT__HTTP_PROXY", world.meta.url())
+            .set("DIRECT__NO_PROXY", "127.0.0.1,localhost")
+            .set("DIRECT__INSECURE", "*.test,gopkg.in")
+    }
+
     /// Runs another subcommand of the binary (`prewarm`, `export`, …) with this configuration
     /// and waits for it.
     pub fn run(&self, args: &[&str]) -> CommandOutput {

@@ -126,8 +126,19 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
 }
 
 static AT_EXIT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static KILL_AT_EXIT: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 extern "C" fn remove_registered() {
+    // Processes first: a server must not keep writing into a directory being removed.
+    if let Ok(pids) = KILL_AT_EXIT.lock() {
+        for &pid in pids.iter() {
+            // SAFETY: kill(2) and waitpid(2) on children this process started.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
+            }
+        }
+    }
     if let Ok(dirs) = AT_EXIT.lock() {
         for d in dirs.iter() {
             make_writable(d);
@@ -136,15 +147,27 @@ extern "C" fn remove_registered() {
     }
 }
 
-/// Removes `dir` when the process exits (the libtest runner exits through `exit`, which runs
-/// `atexit` handlers), for process-wide shared fixtures that no test owns.
-pub fn remove_at_exit(dir: PathBuf) {
-    let mut dirs = AT_EXIT.lock().expect("at-exit list");
-    if dirs.is_empty() {
+static REGISTER: std::sync::Once = std::sync::Once::new();
+
+fn register_at_exit() {
+    REGISTER.call_once(|| {
         // SAFETY: registering a plain extern "C" fn with no captured state.
         unsafe {
             libc::atexit(remove_registered);
         }
-    }
-    dirs.push(dir);
+    });
+}
+
+/// Removes `dir` when the process exits (the libtest runner exits through `exit`, which runs
+/// `atexit` handlers), for process-wide shared fixtures that no test owns.
+pub fn remove_at_exit(dir: PathBuf) {
+    register_at_exit();
+    AT_EXIT.lock().expect("at-exit list").push(dir);
+}
+
+/// Kills the child process `pid` when the process exits (before the directories of
+/// [`remove_at_exit`] are removed), for servers of process-wide shared fixtures.
+pub fn kill_at_exit(pid: u32) {
+    register_at_exit();
+    KILL_AT_EXIT.lock().expect("at-exit list").push(pid);
 }

@@ -176,7 +176,15 @@ pub async fn import(source: &Path, config: Config) -> anyhow::Result<bool> {
         // The serving rule: what the proxy would not store from upstream, import does not
         // store from a bundle.
         verify: config.sumdb.verify,
-        private: config.private.globs().to_vec(),
+        // Private as in serving: `private`, and the modules of private routes.
+        private: config
+            .private
+            .globs()
+            .iter()
+            .map(String::as_str)
+            .chain(config.routes.private_globs())
+            .map(String::from)
+            .collect(),
         policy: Some(crate::access::import_policy(&config)?),
     };
     let progress = Bar::new("import");

@@ -294,6 +294,15 @@ impl ProxyService {
         query: &VersionQuery,
     ) -> Result<Answer, ServiceError> {
         match query {
+            // A version that cannot be one of this module's (`v2.0.0` of a path without `/v2`)
+            // is still a query the go command sends: upstream resolves it, as the go command's
+            // direct mode and proxy.golang.org do (`v2.0.0` → `v2.0.0+incompatible`). Never
+            // stored under the name asked.
+            VersionQuery::Canonical(version)
+                if self.inner.upstreams.is_some() && check_pair(module, version).is_err() =>
+            {
+                online::query_info(&self.inner, module, version.as_str()).await
+            }
             VersionQuery::Canonical(version) => {
                 self.small_artifact(module, version, ArtifactKind::Info)
                     .await

@@ -367,14 +367,16 @@ impl Direct {
             let mut archive = archive
                 .reopen()
                 .map_err(|e| VcsError::io("reading the git archive", e))?;
-            zip::build(
+            let built = zip::build(
                 &mut archive,
                 &module,
                 &version,
                 &subdir,
                 root_license,
                 &mut out,
-            )
+            );
+            return_freed_memory();
+            built
         })
         .await
         .map_err(|e| VcsError::io("building the module zip", std::io::Error::other(e)))??;
@@ -505,6 +507,20 @@ fn to_revinfo(module: &ModulePath, rev: ModRev) -> Result<RevInfo, VcsError> {
         hash: rev.name,
         origin: rev.origin,
     })
+}
+
+/// A zip build makes many small allocations (per-entry metadata of the archive read and of the
+/// zip written: tens of MiB for a repository of 20,000 files) in its blocking thread's glibc
+/// arena; freed, they stay resident, and each build in another thread adds its own (measured
+/// on the 20,000-file repository of tests/direct/bench.py: 350 MiB anonymous memory after 10
+/// zips, 8 MiB with this). `malloc_trim` hands the free pages of every arena back to the
+/// system, at a cost that is small next to a build of seconds.
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists; no pointer is passed.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 #[cfg(test)]

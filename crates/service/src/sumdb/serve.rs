@@ -11,8 +11,9 @@ use gomod::{ModulePath, Version};
 use super::security;
 use crate::{Answer, Body, Inner, ServiceError, sha256_etag};
 
-/// Whether `module` is private: it matches `private`, a private route, or the caller's
-/// `private_names` (modules the access rules restrict).
+/// Whether `module` is private: it matches `private`, the patterns of a private route (the
+/// same patterns `gomodproxy import` exempts, [`crate::Routes::private_globs`]), or the
+/// caller's `private_names` (modules the access rules restrict).
 pub(crate) fn is_private(inner: &Inner, module: &ModulePath) -> bool {
     inner.config.private.matches(module.as_str())
         || inner
@@ -20,11 +21,7 @@ pub(crate) fn is_private(inner: &Inner, module: &ModulePath) -> bool {
             .private_names
             .as_ref()
             .is_some_and(|private| private(module.as_str()))
-        || inner
-            .config
-            .routes
-            .route_for(module.as_str())
-            .is_some_and(|r| r.private)
+        || inner.config.routes.is_private(module.as_str())
 }
 
 /// Checks an upstream `.mod` or `.zip` hash against the verifying database, unless

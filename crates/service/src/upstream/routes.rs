@@ -76,6 +76,24 @@ impl Routes {
         self.0.iter().find(|r| r.modules.matches(module))
     }
 
+    /// The patterns of the private routes, in order: with `private`, the modules exempt from
+    /// checksum-database verification and lookups — in serving, and in `gomodproxy import`.
+    pub fn private_globs(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .filter(|r| r.private)
+            .flat_map(|r| r.modules.globs().iter().map(String::as_str))
+    }
+
+    /// Whether `module` matches the patterns of a private route (any, not only the first route
+    /// that matches: a name a private route claims never reaches a checksum database, even if
+    /// an earlier route fetches it).
+    pub fn is_private(&self, module: &str) -> bool {
+        self.0
+            .iter()
+            .any(|r| r.private && r.modules.matches(module))
+    }
+
     /// Whether any route fetches with `direct`.
     pub fn use_direct(&self) -> bool {
         self.0.iter().any(|r| r.upstream.uses_direct())
@@ -124,6 +142,10 @@ mod tests {
         assert!(r.upstream.uses_direct());
         assert!(routes.route_for("github.com/other/x").is_none());
         assert!(routes.use_direct());
+        assert_eq!(
+            routes.private_globs().collect::<Vec<_>>(),
+            ["*.corp.example.com", "github.com/acme", "github.com/acme2"]
+        );
         assert!(!routes.to_string().contains("pw@"), "{routes}");
         for bad in ["nopatterns", "=direct", "a.example=ftp://x", "a[=direct"] {
             assert!(Routes::parse(bad).is_err(), "{bad}");
@@ -152,6 +174,20 @@ mod tests {
         .unwrap();
         assert_eq!(c.routes.0.len(), 2);
         assert!(c.routes.0[0].private && !c.routes.0[1].private);
+        assert_eq!(
+            c.routes.private_globs().collect::<Vec<_>>(),
+            ["*.corp.example.com"]
+        );
+        assert!(c.routes.is_private("git.corp.example.com/x"));
+        assert!(!c.routes.is_private("github.com/acme/x"));
+        // A private route's names stay private even where an earlier route fetches them.
+        let shadowed =
+            Routes::parse("github.com/acme/pub=https://proxy.example;github.com/acme=direct")
+                .unwrap();
+        let mut shadowed = shadowed;
+        shadowed.0[0].private = false;
+        assert!(!shadowed.route_for("github.com/acme/pub/x").unwrap().private);
+        assert!(shadowed.is_private("github.com/acme/pub/x"));
         let c: C = toml::from_str(r#"routes = "x.example=direct""#).unwrap();
         assert_eq!(c.routes.0.len(), 1);
         assert!(

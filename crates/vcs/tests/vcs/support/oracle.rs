@@ -1,118 +1,14 @@
 //! The judge: the go command in `GOPROXY=direct` mode, with a fresh module cache for every
-//! query, against the crate on the same repositories.
-
-use std::path::Path;
-use std::process::Command;
+//! query ([`gomodproxy_test_support::git`]), against the crate on the same repositories.
 
 use gomod::{ModulePath, Version};
 use gomodproxy_vcs::{Direct, DirectConfig, VcsError};
 
+pub use gomodproxy_test_support::git::Download;
+
 use super::Env;
 
-/// What a download produced, as compared between the two.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Download {
-    pub version: String,
-    /// The `.info` file, byte for byte.
-    pub info: String,
-    /// `h1:` of the zip.
-    pub sum: String,
-    /// `h1:` of the go.mod.
-    pub go_mod_sum: String,
-}
-
 impl Env {
-    /// A `go` command with the direct-mode environment and a fresh module cache.
-    pub fn go_command(&self, modcache: &Path) -> Command {
-        let cwd = self.dir("go-cwd");
-        let mut c = Command::new("go");
-        c.current_dir(cwd)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("GIT_CONFIG_GLOBAL", &self.gitconfig)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GOPROXY", "direct")
-            .env("GOSUMDB", "off")
-            .env("GONOSUMDB", "*")
-            .env("GOPRIVATE", "*")
-            .env("GOINSECURE", "*.test,gopkg.in")
-            .env("GOTOOLCHAIN", "local")
-            .env("GOFLAGS", "-modcacherw")
-            .env("GOENV", "off")
-            .env("GOMODCACHE", modcache)
-            .env("GOPATH", self.root.path().join("gopath"))
-            .env("GOCACHE", self.root.path().join("gocache"))
-            .env("HTTP_PROXY", self.meta.url())
-            .env("HTTPS_PROXY", self.meta.url())
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("no_proxy", "127.0.0.1,localhost");
-        c
-    }
-
-    /// `go mod download -json module@query` in direct mode.
-    pub fn go_download(&self, module: &str, query: &str) -> Result<Download, String> {
-        let modcache = self.fresh_modcache();
-        let out = self
-            .go_command(&modcache)
-            .args(["mod", "download", "-json", &format!("{module}@{query}")])
-            .output()
-            .expect("running go");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "go mod download printed no JSON ({e}): {text} {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?;
-        if let Some(err) = json.get("Error").and_then(|e| e.as_str()) {
-            return Err(err.to_string());
-        }
-        let field = |k: &str| {
-            json.get(k)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string()
-        };
-        let info =
-            std::fs::read_to_string(field("Info")).map_err(|e| format!("reading .info: {e}"))?;
-        Ok(Download {
-            version: field("Version"),
-            info,
-            sum: field("Sum"),
-            go_mod_sum: field("GoModSum"),
-        })
-    }
-
-    /// `go list -m -versions` (with retracted versions, as a proxy lists them).
-    pub fn go_versions(&self, module: &str) -> Result<Vec<String>, String> {
-        let modcache = self.fresh_modcache();
-        let out = self
-            .go_command(&modcache)
-            .args(["list", "-m", "-retracted", "-versions", "-json", module])
-            .output()
-            .expect("running go");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "go list printed no JSON ({e}): {text} {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?;
-        if let Some(err) = json.pointer("/Error/Err").and_then(|e| e.as_str()) {
-            return Err(err.to_string());
-        }
-        Ok(json
-            .get("Versions")
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-
     /// The crate's configuration for this world.
     pub fn direct_config(&self, cache: &str) -> DirectConfig {
         DirectConfig {

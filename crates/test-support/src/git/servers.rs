@@ -115,7 +115,9 @@ fn serve(listener: TcpListener, handler: Arc<dyn Fn(TcpStream) + Send + Sync>) {
 }
 
 /// The go-import page proxy.
+#[derive(Debug)]
 pub struct MetaProxy {
+    /// Its loopback port.
     pub port: u16,
     pages: Arc<Mutex<HashMap<String, String>>>,
     /// GET requests answered (pages or 404s).
@@ -123,6 +125,7 @@ pub struct MetaProxy {
 }
 
 impl MetaProxy {
+    /// Starts it on a free loopback port.
     pub fn start() -> MetaProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the meta proxy");
         let port = listener.local_addr().unwrap().port();
@@ -163,6 +166,7 @@ impl MetaProxy {
         MetaProxy { port, pages, gets }
     }
 
+    /// `http://127.0.0.1:<port>`, for `HTTP_PROXY` and `direct.http_proxy`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -177,13 +181,17 @@ impl MetaProxy {
 }
 
 /// git smart HTTP behind basic auth.
+#[derive(Debug)]
 pub struct AuthGitServer {
+    /// Its loopback port.
     pub port: u16,
     /// Requests refused for missing or wrong credentials.
     pub refused: Arc<AtomicUsize>,
 }
 
 impl AuthGitServer {
+    /// Serves the bare repositories under `root` with [`super::PRIVATE_USER`] and
+    /// [`super::PRIVATE_PASSWORD`] as the only accepted credentials.
     pub fn start(root: &Path, home: &Path, gitconfig: &Path) -> AuthGitServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the git http server");
         let port = listener.local_addr().unwrap().port();
