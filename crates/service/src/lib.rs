@@ -299,7 +299,9 @@ impl ProxyService {
             // direct mode and proxy.golang.org do (`v2.0.0` → `v2.0.0+incompatible`). Never
             // stored under the name asked.
             VersionQuery::Canonical(version)
-                if self.inner.upstreams.is_some() && check_pair(module, version).is_err() =>
+                if self.inner.upstreams.is_some()
+                    && check_pair(module, version).is_err()
+                    && may_resolve_to_incompatible(module, version) =>
             {
                 online::query_info(&self.inner, module, version.as_str()).await
             }
@@ -590,6 +592,18 @@ async fn stored_zip(
 /// Rejects a version that cannot belong to the module (`example.com/m@v2.0.0`, `…/v2@v1.0.0`):
 /// no upstream may be asked for it and nothing stored under it. "Not found" as proxy.golang.org
 /// answers, so that a client's `,` chain behaves as it would there.
+/// Whether upstream may answer `version` of `module` with another, valid version: `v2.0.0` of a
+/// path without a major suffix can be `v2.0.0+incompatible`. Nothing else that fails
+/// [`check_pair`] can (`v1.0.0+incompatible`, `v1.0.0` of a `/v2` path), so those stay a 404
+/// without an upstream request.
+fn may_resolve_to_incompatible(module: &ModulePath, version: &Version) -> bool {
+    let (_, suffix) = module.split_major();
+    suffix.is_empty()
+        && !module.as_str().starts_with("gopkg.in/")
+        && !version.is_incompatible()
+        && !matches!(version.major(), "v0" | "v1")
+}
+
 fn check_pair(module: &ModulePath, version: &Version) -> Result<(), ServiceError> {
     module
         .check_version(version)
