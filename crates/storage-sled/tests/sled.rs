@@ -22,11 +22,25 @@ fn key(module: &str, version: &str, kind: ArtifactKind) -> Key {
 }
 
 fn open(path: &Path) -> SledStorage {
-    SledStorage::open(SledOptions {
-        path: path.to_path_buf(),
-        ..SledOptions::default()
-    })
-    .unwrap()
+    // sled releases its file lock when its background threads let go of the database, a moment
+    // after the last handle is dropped: a test that reopens (or hands the directory to a child
+    // process) right away can see the lock still held on a loaded machine.
+    let start = std::time::Instant::now();
+    loop {
+        match SledStorage::open(SledOptions {
+            path: path.to_path_buf(),
+            ..SledOptions::default()
+        }) {
+            Ok(store) => return store,
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && start.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening {}: {e}", path.display()),
+        }
+    }
 }
 
 /// `len` deterministic pseudo-random bytes; different seeds give different bodies.
