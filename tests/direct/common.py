@@ -116,7 +116,7 @@ class Proxy:
     """gomodproxy `serve` with fs storage under `dir`, upstream `upstream`, configured by
     `GOMODPROXY_*` variables (`env`, keys without the prefix) and an optional TOML file."""
 
-    def __init__(self, binary, dir, world, upstream="direct", env=None, toml=None):
+    def __init__(self, binary, dir, world, upstream="direct", env=None, toml=None, raw_env=None):
         os.makedirs(dir, exist_ok=True)
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -137,6 +137,7 @@ class Proxy:
         }
         for k, v in (env or {}).items():
             full["GOMODPROXY_" + k] = v
+        full.update(raw_env or {})
         args = [binary, "serve"]
         if toml is not None:
             path = os.path.join(dir, "gomodproxy.toml")
@@ -159,10 +160,10 @@ class Proxy:
                 raise RuntimeError("gomodproxy did not start:\n" + open(self.log.name).read())
             time.sleep(0.05)
 
-    def rss_kib(self):
+    def rss_kib(self, field="VmRSS"):
         with open("/proc/%d/status" % self.process.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
         return 0
 
