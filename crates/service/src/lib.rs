@@ -589,9 +589,6 @@ async fn stored_zip(
     }))
 }
 
-/// Rejects a version that cannot belong to the module (`example.com/m@v2.0.0`, `…/v2@v1.0.0`):
-/// no upstream may be asked for it and nothing stored under it. "Not found" as proxy.golang.org
-/// answers, so that a client's `,` chain behaves as it would there.
 /// Whether upstream may answer `version` of `module` with another, valid version: `v2.0.0` of a
 /// path without a major suffix can be `v2.0.0+incompatible`. Nothing else that fails
 /// [`check_pair`] can (`v1.0.0+incompatible`, `v1.0.0` of a `/v2` path), so those stay a 404
@@ -604,6 +601,10 @@ fn may_resolve_to_incompatible(module: &ModulePath, version: &Version) -> bool {
         && !matches!(version.major(), "v0" | "v1")
 }
 
+/// Rejects a version that cannot belong to the module (`example.com/m@v2.0.0`, `…/v2@v1.0.0`):
+/// nothing may be fetched or stored under it. "Not found" as proxy.golang.org answers, so that a
+/// client's `,` chain behaves as it would there. (An `.info` of one that
+/// [`may_resolve_to_incompatible`] is asked of upstream as a query instead.)
 fn check_pair(module: &ModulePath, version: &Version) -> Result<(), ServiceError> {
     module
         .check_version(version)
