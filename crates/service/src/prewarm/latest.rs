@@ -1,7 +1,5 @@
 //! `module@latest`: the version `go get module@latest` picks.
 
-use std::collections::BTreeSet;
-
 use gomod::{ModulePath, Version};
 use gomodproxy_storage::ArtifactKind;
 
@@ -19,15 +17,7 @@ pub(super) async fn resolve_latest(
         .list(module)
         .await
         .map_err(|e| format!("{module}@latest: {e}"))?;
-    // A set orders them (Go semver order, ties broken by the string).
-    let listed: Vec<Version> = String::from_utf8_lossy(&list)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter_map(|v| Version::parse(v).ok())
-        .filter(|v| !v.is_pseudo() && module.check_version(v).is_ok())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let listed = super::refresh::listed_versions(module, &list);
     if let Some(highest) = listed.last().cloned() {
         let go_mod = warmer
             .artifact(module, &highest, ArtifactKind::Mod)
