@@ -389,10 +389,12 @@ impl ProxyService {
 
     /// After fetching for offline use, seals the checksum-database cache: online, each
     /// database's trusted tree moves to upstream's newest; then every tree the store has
-    /// recorded (trusted, handed out, imported) and every `known` tree (recorded now) is proven
-    /// a prefix of it, and every stored record proven in it, with stored tiles — fetching the
-    /// ones that are missing. A client that remembers any of those trees then verifies the
-    /// store offline. See [`ProxyService::open_known_tree`] for the known trees.
+    /// recorded (trusted, handed out, imported) and every `known` tree is proven a prefix of it,
+    /// and every stored record proven in it, with stored tiles — fetching the ones that are
+    /// missing. A client that remembers any of those trees then verifies the store offline,
+    /// and keeps doing so after later seals: the history then keeps only the sealed tree,
+    /// whose re-proof at each seal stores what the forgotten ones need. See
+    /// [`ProxyService::open_known_tree`] for the known trees.
     pub async fn seal_sumdb(&self, known: &[KnownTree]) -> Result<SealReport, ServiceError> {
         let mut by_db: Vec<(&std::sync::Arc<sumdb::Database>, Vec<_>)> =
             self.inner.sumdbs.all().map(|db| (db, Vec::new())).collect();

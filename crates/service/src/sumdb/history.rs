@@ -11,6 +11,11 @@
 //! note), and sealing stores, for each recorded tree, the tiles of the sealed tree that prove
 //! it: the plan `TilePlan::new(sealed, sub_tree_index(0, N))`. The narrower right-edge tiles of
 //! the recorded tree are then cut from those (see `tiles.rs`).
+//!
+//! The history stays small: a tree `N` proven a prefix of a recorded tree `M` — its proof tiles
+//! stored — is forgotten (see [`Database::forget_trees`] for why every later seal still proves
+//! it). An online advance forgets the tree it replaces, and a seal every tree below the sealed
+//! one, so the history holds the trusted tree and, between seals, little else.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -77,7 +82,7 @@ pub struct SealReport {
     /// Recorded tree heads (known trees included) proven to be prefixes of the sealed tree with
     /// stored tiles: a client that remembers any of them verifies the sealed tree offline.
     pub trees: usize,
-    /// Known trees given to this seal, now recorded.
+    /// Known trees given to this seal, now proven prefixes of the sealed tree.
     pub known: usize,
 }
 
@@ -124,6 +129,41 @@ impl Database {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(tree.n);
+        Ok(())
+    }
+
+    /// Forgets the recorded trees of these sizes, each smaller than `anchor` and each just
+    /// proven a prefix of it with its proof tiles stored; `anchor` is recorded.
+    ///
+    /// Nothing a client needs is lost. A client that remembers `N` and is served a later tree
+    /// `S` reads, for each tile level `L`, the tile `(L, K)` holding the right edge of `N`, at
+    /// the width `S` gives it. If that tile ends at or below `anchor`, it is full and was stored
+    /// by the proof against `anchor` (full tiles never change). Otherwise `anchor` lies inside
+    /// the same tile, so its own right edge reads `(L, K)` at `S`'s width too — and `anchor`
+    /// stays recorded, so the seal against `S` proves it and stores that tile. When `anchor`
+    /// is forgotten in turn, the same holds for the tree that replaced it.
+    pub(super) async fn forget_trees(
+        &self,
+        inner: &Inner,
+        anchor: &Tree,
+        sizes: &[i64],
+    ) -> Result<(), ServiceError> {
+        for &n in sizes {
+            debug_assert!(n < anchor.n, "a tree is forgotten only below its anchor");
+            if n >= anchor.n {
+                continue;
+            }
+            let key = self.key(SumdbPath::Tree(n));
+            inner
+                .storage
+                .delete(&key)
+                .await
+                .map_err(|e| ServiceError::storage(&key, e))?;
+            self.recorded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&n);
+        }
         Ok(())
     }
 
@@ -177,7 +217,8 @@ impl Database {
     /// 1. online, the trusted tree moves to upstream's newest (so that a bundle made now
     ///    carries it), at least as big as every known tree;
     /// 2. each known tree is proven a prefix of it and recorded;
-    /// 3. every recorded tree is proven a prefix of it, with its proof tiles stored;
+    /// 3. every recorded tree is proven a prefix of it, with its proof tiles stored, and then
+    ///    forgotten (see [`Database::forget_trees`]): the history keeps the sealed tree;
     /// 4. every stored lookup record is proven in it, with its tiles stored.
     pub(crate) async fn seal(
         &self,
@@ -237,6 +278,7 @@ impl Database {
         // Trees whose proofs need the same tiles are one proof: one tree of each is checked
         // (each was checked when it was recorded).
         let mut proven: HashSet<Vec<Tile>> = HashSet::new();
+        let mut below = Vec::new();
         for tree in self.recorded_trees(inner).await? {
             if tree.n > trusted.tree.n {
                 return Err(security(
@@ -258,8 +300,12 @@ impl Database {
             if tiles.is_empty() || proven.insert(tiles) {
                 self.check_consistent(inner, &trusted.tree, &tree).await?;
             }
+            if tree.n < trusted.tree.n {
+                below.push(tree.n);
+            }
             report.trees += 1;
         }
+        self.forget_trees(inner, &trusted.tree, &below).await?;
         info!(sumdb = %self.name, size = trusted.tree.n, trees = report.trees, "sealed the tree history");
         report.records = self.seal_records(inner, trusted.tree).await?;
         Ok(report)

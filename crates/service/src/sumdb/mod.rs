@@ -411,6 +411,12 @@ impl Database {
             loaded: std::time::Instant::now(),
         };
         self.record_tree(inner, &t.tree, &t.note).await?;
+        if let Some(old) = &old
+            && old.tree.n < tree.n
+        {
+            // Proven a prefix of the new tree above, with its proof tiles stored.
+            self.forget_trees(inner, &tree, &[old.tree.n]).await?;
+        }
         info!(sumdb = %self.name, size = tree.n, "trusted checksum database tree advanced");
         *self.trusted.write().unwrap_or_else(|p| p.into_inner()) = Some(t.clone());
         Ok(t)

@@ -499,6 +499,27 @@ async fn offline_serves_what_was_verified_and_nothing_else() {
     assert_eq!(up.total_hits(), hits, "offline mode reached the upstream");
 }
 
+/// The sizes of the trees in the store's history (`sumdb/<db>/tree/<N>`).
+async fn recorded_trees(storage: &Arc<InMemory>) -> Vec<i64> {
+    use futures::StreamExt;
+    use gomodproxy_storage::{ListPrefix, Storage};
+    let mut sizes: Vec<i64> = storage
+        .list(&ListPrefix::SumdbTrees(db()))
+        .filter_map(|e| async move {
+            match e.unwrap().key {
+                Key::Sumdb {
+                    path: SumdbPath::Tree(n),
+                    ..
+                } => Some(n),
+                _ => None,
+            }
+        })
+        .collect()
+        .await;
+    sizes.sort();
+    sizes
+}
+
 /// What a go command that remembers `tree` does against `svc` before it trusts `served`: it
 /// rebuilds its own tree's root from the tiles on that tree's right edge, and proves the tree
 /// a prefix of `served` with tiles authenticated in `served`.
@@ -569,19 +590,11 @@ async fn known_trees_older_and_newer_than_the_store_are_proven_offline_and_anoth
         .await
         .unwrap();
     assert_eq!(sealed.known, 2);
-    // Recorded: the store's first tree, its new one, and the two known ones.
-    assert_eq!(sealed.trees, 4, "{sealed:?}");
-    for n in [stored_tree.n, log.n(), older.n(), newer.n()] {
-        use gomodproxy_storage::StorageExt;
-        assert!(
-            storage
-                .exists(&sumdb_key(&format!("tree/{n}")))
-                .await
-                .unwrap()
-                .is_some(),
-            "tree/{n} is not recorded"
-        );
-    }
+    // Proven by this seal: the new trusted tree and the two known ones (the store's first tree
+    // was proven, and forgotten, when the trusted tree advanced to the new one). Recorded
+    // afterwards: the sealed tree alone.
+    assert_eq!(sealed.trees, 3, "{sealed:?}");
+    assert_eq!(recorded_trees(&storage).await, vec![log.n()]);
 
     // Online, a narrower tile is cut from the stored one: no upstream request.
     let edge = Tile {
@@ -606,6 +619,74 @@ async fn known_trees_older_and_newer_than_the_store_are_proven_offline_and_anoth
     )
     .unwrap();
     for remembered in [stored_tree, older.tree(), newer.tree()] {
+        client_proves(&offline, remembered, log.tree()).await;
+    }
+    assert_eq!(up.total_hits(), hits, "offline mode reached the upstream");
+}
+
+/// The tree history stays bounded while the log grows for many generations — online advances
+/// and seals, across level-0 and level-1 tile boundaries — and a client that remembers any tree
+/// the proxy ever handed out still proves the last sealed tree offline from stored tiles.
+#[tokio::test]
+async fn the_tree_history_stays_bounded_and_every_tree_handed_out_stays_provable() {
+    let (zip_h1, mod_h1) = real_hashes();
+    let mut log = log_with_module(&zip_h1, &mod_h1);
+    let up = upstream_with(&log).await;
+    let storage = Arc::new(InMemory::new());
+    let online = service(
+        &storage,
+        ServiceConfig {
+            // Every `latest` asked advances the trusted tree to upstream's.
+            sumdb_latest_ttl: Duration::ZERO,
+            ..verifying_config(&up, &log)
+        },
+    );
+    online.zip(&module(M), &version(V)).await.unwrap();
+    let verifier = Verifier::parse(&log.vkey()).unwrap();
+    let mut handed_out = Vec::new();
+    // (records added, then seal?): within one level-0 tile, across level-0 tiles, across the
+    // first level-1 tile (65,536 records), and back to small steps.
+    let steps: [(usize, bool); 9] = [
+        (7, false),
+        (300, true),
+        (5, false),
+        (3, false),
+        (66_000, false),
+        (2, true),
+        (200, false),
+        (1, true),
+        (0, true),
+    ];
+    for (grow, seal) in steps {
+        log.fillers(grow);
+        publish(&log, &up);
+        if seal {
+            online.seal_sumdb(&[]).await.unwrap();
+        }
+        let note = body(online.sumdb(&db(), &SumdbPath::Latest).await.unwrap()).await;
+        let tree = Tree::parse(verifier.open(&note).unwrap()).unwrap();
+        assert_eq!(tree, log.tree());
+        handed_out.push(tree);
+        let recorded = recorded_trees(&storage).await;
+        assert!(
+            recorded == vec![tree.n],
+            "the history holds {recorded:?} after the tree of {} records",
+            tree.n
+        );
+    }
+    assert!(log.n() > 1 << 16);
+
+    let offline = ProxyService::new(
+        storage.clone(),
+        ServiceConfig {
+            mode: Mode::Offline,
+            upstream: "".parse().unwrap(),
+            ..verifying_config(&up, &log)
+        },
+    )
+    .unwrap();
+    let hits = up.total_hits();
+    for remembered in handed_out {
         client_proves(&offline, remembered, log.tree()).await;
     }
     assert_eq!(up.total_hits(), hits, "offline mode reached the upstream");
