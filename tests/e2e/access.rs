@@ -2,9 +2,11 @@
 //! with a certificate of a test CA (go trusts it through `SSL_CERT_FILE`), users from an
 //! htpasswd file (go sends them from a `NETRC` file), a token (go sends it through a `GOAUTH`
 //! command), access rules by module, a policy that refuses a version with a reason, the audit
-//! log, and reloads of the user file (on change) and of the certificate (SIGHUP) while serving.
+//! log, and reloads while serving: the user file and the policy on change and on SIGHUP, the
+//! certificate on SIGHUP and on change; go shown our 429 once an address ran out of attempts.
 //! Upstream side: a TLS upstream signed by the test CA (`fetch.ca_file`) that wants a bearer
-//! token, reached through a CONNECT proxy, and the error words when the CA is missing.
+//! token, reached through a CONNECT proxy, and the error words when the CA is missing; the same
+//! for `direct`: git http-backend over HTTPS behind the CONNECT proxy.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
