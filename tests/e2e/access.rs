@@ -2,16 +2,20 @@
 //! with a certificate of a test CA (go trusts it through `SSL_CERT_FILE`), users from an
 //! htpasswd file (go sends them from a `NETRC` file), a token (go sends it through a `GOAUTH`
 //! command), access rules by module, a policy that refuses a version with a reason, the audit
-//! log, and reloads of the user file (on change) and of the certificate (SIGHUP) while serving.
+//! log, and reloads while serving: the user file and the policy on change and on SIGHUP, the
+//! certificate on SIGHUP and on change; go shown our 429 once an address ran out of attempts.
 //! Upstream side: a TLS upstream signed by the test CA (`fetch.ca_file`) that wants a bearer
-//! token, reached through a CONNECT proxy, and the error words when the CA is missing.
+//! token, reached through a CONNECT proxy, and the error words when the CA is missing; the same
+//! for `direct`: git http-backend over HTTPS behind the CONNECT proxy.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use gomodproxy_test_support::git::GitWorld;
 use gomodproxy_tests::redirector::TlsRedirector;
-use gomodproxy_tests::tls::{self, TestCa};
+use gomodproxy_tests::tls::{self, TestCa, TlsFront};
 use gomodproxy_tests::tunnel::ConnectProxy;
 use gomodproxy_tests::{Fixtures, Go, Proxy, ProxyConfig, TestDir, Upstream};
 
@@ -127,13 +131,15 @@ fn credential_files(dir: &Path) -> Files {
     tls::write_atomically(&files.groups, "dev: alice ci\n");
     let (token, line) = tls::token("ci");
     tls::write_atomically(&files.tokens, &line);
-    tls::write_atomically(
-        &files.policy,
-        &format!(
-            "[[deny]]\nmodules = \"{PUBLIC}\"\nversions = \">=v1.2.0\"\nreason = \"{POLICY_REASON}\"\n"
-        ),
-    );
+    tls::write_atomically(&files.policy, &deny_policy());
     Files { token, ..files }
+}
+
+/// A policy that denies v1.2.0 and later of [`PUBLIC`] with [`POLICY_REASON`].
+fn deny_policy() -> String {
+    format!(
+        "[[deny]]\nmodules = \"{PUBLIC}\"\nversions = \">=v1.2.0\"\nreason = \"{POLICY_REASON}\"\n"
+    )
 }
 
 #[test]
@@ -682,4 +688,206 @@ fn sighup_reloads_the_user_file_before_the_watcher_polls() {
     });
     // The old password is refused at once, though it was verified (and cached) before.
     assert_eq!(status("alice:alice-pw"), 401);
+}
+
+#[test]
+fn sighup_reloads_the_policy_before_the_watcher_polls() {
+    let fx = Fixtures::shared();
+    let t = TestDir::new("access-sighup-policy");
+    let policy = t.path().join("policy.toml");
+    tls::write_atomically(&policy, "");
+    let up = Upstream::start(fx.root());
+    let proxy = ProxyConfig::new(&t.sub("storage"), &up.url())
+        .set("POLICY__FILE", policy.display().to_string())
+        // The watcher's first poll is an hour away: only the signal can bring the change in.
+        .set("POLICY__WATCH_INTERVAL", "1h")
+        .start(&t.sub("logs"));
+    let cwd = t.sub("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let go = |name: &str| Go::new(&t.sub(name), &proxy.url());
+    download(&go("go-before"), &cwd, PUBLIC, "v1.2.0").assert_success();
+
+    tls::write_atomically(&policy, &deny_policy());
+    let info = format!("/{PUBLIC}/@v/v1.2.0.info");
+    assert_eq!(proxy.get(&info).status, 200, "reloaded without a signal");
+
+    proxy.signal(libc::SIGHUP);
+    wait_for("the policy after SIGHUP", || proxy.get(&info).status == 403);
+    // Refused though it is stored: a fresh go command gets the reason.
+    let denied = download(&go("go-after"), &cwd, PUBLIC, "v1.2.0");
+    assert!(
+        !denied.success
+            && denied.stderr.contains("403 Forbidden")
+            && denied.stderr.contains(POLICY_REASON),
+        "go does not show the policy reason:\n{}",
+        denied.stderr
+    );
+}
+
+#[test]
+fn the_certificate_reloads_when_its_files_change() {
+    let fx = Fixtures::shared();
+    let t = TestDir::new("access-tls-watch");
+    let ca = TestCa::new(&t.sub("ca"), "gomodproxy test CA");
+    let cert = ca.server("server", "gomodproxy-first");
+    let up = Upstream::start(fx.root());
+    let proxy = ProxyConfig::new(&t.sub("storage"), &up.url())
+        .tls(&cert)
+        .set("TLS__WATCH_INTERVAL", "100ms")
+        .start(&t.sub("logs"));
+    let (url, ca_file) = (proxy.https_url(), ca.ca_file());
+    assert_eq!(served_cn(&ca_file, &url), "CN=gomodproxy-first");
+
+    // Renewed in place (key, then certificate, each by a rename), no signal.
+    let renewed = ca.server("server", "gomodproxy-second");
+    assert_eq!(renewed.cert, cert.cert);
+    wait_for("the renewed certificate", || {
+        served_cn(&ca_file, &url) == "CN=gomodproxy-second"
+    });
+    let cwd = t.sub("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let go = Go::new(&t.sub("go"), &url).env("SSL_CERT_FILE", ca_file.to_str().unwrap());
+    download(&go, &cwd, PUBLIC, "v1.1.0").assert_success();
+}
+
+#[test]
+fn go_shows_our_429_after_too_many_wrong_passwords() {
+    let fx = Fixtures::shared();
+    let t = TestDir::new("access-rate-limit");
+    let ca = TestCa::new(&t.sub("ca"), "gomodproxy test CA");
+    let files = credential_files(&t.sub("auth"));
+    let up = Upstream::start(fx.root());
+    let proxy = ProxyConfig::new(&t.sub("storage"), &up.url())
+        .tls(&ca.server("server", "gomodproxy"))
+        .set("AUTH__HTPASSWD_FILE", files.htpasswd.display().to_string())
+        .set("AUTH__RATE_LIMIT__BURST", "3")
+        .set("AUTH__RATE_LIMIT__REFILL_INTERVAL", "1h")
+        .start(&t.sub("logs"));
+    let (url, ca_file) = (proxy.https_url(), ca.ca_file());
+    let list = format!("{url}/{PUBLIC}/@v/list");
+    for attempt in 1..=3 {
+        let got = curl(&ca_file, &list, &["-u", "alice:nope"]);
+        assert_eq!(got.status, 401, "wrong password #{attempt}: {}", got.body);
+    }
+
+    // The address is out of attempts: even the right password gets 429, and go shows why.
+    let host = url.trim_start_matches("https://");
+    let netrc = t.path().join("netrc");
+    std::fs::write(
+        &netrc,
+        format!("machine {host} login alice password alice-pw\n"),
+    )
+    .unwrap();
+    let cwd = t.sub("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let go = go_env(&t.sub("go"), &url, &ca_file, &netrc);
+    let out = download(&go, &cwd, PUBLIC, "v1.1.0");
+    assert!(
+        !out.success
+            && out.stderr.contains("429 Too Many Requests")
+            && out
+                .stderr
+                .contains("too many failed authentication attempts; retry in"),
+        "go does not show our 429 reason:\n{}",
+        out.stderr
+    );
+    let got = curl(&ca_file, &list, &["-u", "alice:alice-pw"]);
+    assert_eq!(got.status, 429, "{}", got.body);
+    assert!(got.headers.contains("retry-after: "), "{}", got.headers);
+    assert_eq!(up.hits("/example.com/lib/@v/v1.1.0.zip"), 0);
+}
+
+#[test]
+fn direct_git_over_https_through_the_connect_proxy_with_fetch_ca_file() {
+    let fx = Fixtures::shared();
+    let t = TestDir::new("access-direct-tls");
+    // A private repository of git http-backend (basic auth, from the world's netrc), served
+    // over HTTPS by a certificate of the company CA, reached through the company proxy.
+    let git = GitWorld::new();
+    let repo = git.private_repo("tlslib");
+    repo.write(
+        "go.mod",
+        "module github.com/acmeprivate/tlslib\n\ngo 1.21\n",
+    )
+    .write("lib.go", "package tlslib\n");
+    repo.commit("one");
+    repo.tag("v1.0.0");
+    repo.push();
+    let ca = TestCa::new(&t.sub("ca"), "corp CA");
+    let backend = SocketAddr::from(([127, 0, 0, 1], git.private.port));
+    let front = TlsFront::start(&ca.server("git", "git.corp"), backend);
+    let gitconfig = t.path().join("gitconfig");
+    std::fs::write(
+        &gitconfig,
+        format!(
+            "[url \"https://127.0.0.1:{}/\"]\n\tinsteadOf = https://github.com/acmeprivate/\n",
+            front.port()
+        ),
+    )
+    .unwrap();
+    let tunnel = ConnectProxy::start();
+    tunnel.require_basic("corp-user", "corp-pw");
+    let up = Upstream::start(fx.root());
+    let direct = |name: &str| {
+        ProxyConfig::new(&t.sub(&format!("{name}-storage")), &up.url())
+            .set("ROUTES", "github.com/acmeprivate=direct")
+            .set(
+                "DIRECT__CACHE_DIR",
+                t.sub(&format!("{name}-vcs")).display().to_string(),
+            )
+            .set("DIRECT__HOME", git.home.display().to_string())
+            .set("DIRECT__GIT_CONFIG", gitconfig.display().to_string())
+            .set(
+                "FETCH__HTTPS_PROXY",
+                tunnel.url().replace("http://", "http://corp-user:corp-pw@"),
+            )
+    };
+    let cwd = t.sub("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let module = "github.com/acmeprivate/tlslib";
+    let front_target = format!("127.0.0.1:{}", front.port());
+
+    // With the company CA: go downloads, and git went through the proxy.
+    let proxy = direct("ok")
+        .set("FETCH__CA_FILE", ca.ca_file().display().to_string())
+        .start(&t.sub("ok-logs"));
+    let got = download(
+        &Go::new(&t.sub("go-ok"), &proxy.url()),
+        &cwd,
+        module,
+        "v1.0.0",
+    );
+    got.assert_success();
+    assert!(
+        got.stdout.contains("\"Version\": \"v1.0.0\""),
+        "{}",
+        got.stdout
+    );
+    assert!(
+        tunnel.targets().contains(&front_target),
+        "git did not go through the CONNECT proxy: {:?}",
+        tunnel.targets()
+    );
+    let logs = proxy.logs();
+    assert!(!logs.contains("corp-pw"), "the proxy password in the log");
+    drop(proxy);
+
+    // Without it: the answer names the unknown authority and the key to set.
+    let tunnelled = tunnel.targets().len();
+    let proxy = direct("no-ca").start(&t.sub("no-ca-logs"));
+    let refused = download(
+        &Go::new(&t.sub("go-no-ca"), &proxy.url()),
+        &cwd,
+        module,
+        "v1.0.0",
+    );
+    assert!(
+        !refused.success
+            && refused
+                .stderr
+                .contains("certificate signed by unknown authority: set fetch.ca_file"),
+        "{}",
+        refused.stderr
+    );
+    assert!(tunnel.targets().len() > tunnelled, "{:?}", tunnel.targets());
 }

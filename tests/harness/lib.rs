@@ -24,9 +24,10 @@
 //! - [`http`]: a raw HTTP/1.1 client, so hostile paths reach the server unnormalized;
 //! - [`redirector`]: an HTTPS server that redirects every request to another host and
 //!   records which requests carried credentials;
-//! - [`tls`]: a test CA (rcgen) issuing certificates for 127.0.0.1, htpasswd and token lines;
+//! - [`tls`]: a test CA (rcgen) issuing certificates for 127.0.0.1, htpasswd and token lines,
+//!   and a TLS terminator in front of a plain loopback server (git http-backend over HTTPS);
 //! - [`tunnel`]: an HTTP CONNECT proxy on loopback that records what it tunnels and can ask
-//!   for credentials (407);
+//!   for credentials (407, keeping the connection for the retry);
 //! - [`util`]: per-test directories and directory walks.
 //!
 //! Every test gets its own directories, ports, upstream and proxy, so tests run in parallel;

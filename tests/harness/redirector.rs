@@ -7,9 +7,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
 use crate::tls::CertFiles;
 
 /// A running redirector (its accept thread ends with the process).
@@ -22,20 +19,7 @@ pub struct TlsRedirector {
 impl TlsRedirector {
     /// Serves HTTPS with `cert` on a free loopback port, redirecting to `target` + path.
     pub fn start(cert: &CertFiles, target: &str) -> TlsRedirector {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert.cert)
-            .expect("read cert")
-            .collect::<Result<_, _>>()
-            .expect("parse cert");
-        let key = PrivateKeyDer::from_pem_file(&cert.key).expect("read key");
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = Arc::new(
-            rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("protocol versions")
-                .with_no_client_auth()
-                .with_single_cert(chain, key)
-                .expect("server config"),
-        );
+        let config = crate::tls::server_config(cert);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind redirector");
         let addr = listener.local_addr().expect("redirector addr");
         let seen = Arc::new(Mutex::new(Vec::new()));

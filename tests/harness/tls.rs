@@ -1,7 +1,14 @@
 //! A test certificate authority (rcgen) and the credential files of the access tests: server
-//! certificates for 127.0.0.1 signed by the CA, htpasswd lines with bcrypt hashes, token files.
+//! certificates for 127.0.0.1 signed by the CA, htpasswd lines with bcrypt hashes, token files;
+//! and [`TlsFront`], a TLS terminator that puts HTTPS in front of a plain loopback server (git
+//! http-backend, say).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -113,4 +120,74 @@ pub fn token(name: &str) -> (String, String) {
         line + "\n"
     };
     (token, line)
+}
+
+/// A rustls server configuration serving `cert` (TLS 1.2+, no client certificates).
+pub fn server_config(cert: &CertFiles) -> Arc<rustls::ServerConfig> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert.cert)
+        .expect("read cert")
+        .collect::<Result<_, _>>()
+        .expect("parse cert");
+    let key = PrivateKeyDer::from_pem_file(&cert.key).expect("read key");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server config"),
+    )
+}
+
+/// HTTPS in front of a plain TCP server on loopback: every TLS connection is terminated with
+/// a certificate and its bytes copied both ways to a new connection to the backend. Dropping
+/// it closes the port and every connection.
+#[derive(Debug)]
+pub struct TlsFront {
+    addr: SocketAddr,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl TlsFront {
+    /// Serves `cert` on a free loopback port, forwarding to `backend`.
+    pub fn start(cert: &CertFiles, backend: SocketAddr) -> TlsFront {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tls-front")
+            .enable_all()
+            .build()
+            .expect("TLS front runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind TLS front");
+        let addr = listener.local_addr().expect("TLS front addr");
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_config(cert));
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        TlsFront {
+            addr,
+            _runtime: runtime,
+        }
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
 }

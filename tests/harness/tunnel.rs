@@ -72,43 +72,55 @@ impl Drop for ConnectProxy {
     }
 }
 
-fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
+/// Reads one request head (up to the blank line); `None` at end of stream or past 16 KiB.
+fn read_head(client: &mut TcpStream) -> std::io::Result<Option<String>> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         if client.read(&mut byte)? == 0 || head.len() > 16 * 1024 {
-            return Ok(());
+            return Ok(None);
         }
         head.push(byte[0]);
     }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let mut lines = head.split("\r\n");
-    let request = lines.next().unwrap_or_default();
-    let mut parts = request.split(' ');
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    if method != "CONNECT" {
-        client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")?;
-        return Ok(());
-    }
-    state.targets.lock().unwrap().push(target.to_string());
-    if let Some(required) = state.required.lock().unwrap().clone() {
+    Ok(Some(String::from_utf8_lossy(&head).into_owned()))
+}
+
+fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
+    // A 407 keeps the connection open for the retry with credentials, as company proxies do
+    // (curl, and so git, asks without credentials first when the method is left open).
+    let target = loop {
+        let Some(head) = read_head(&mut client)? else {
+            return Ok(());
+        };
+        let mut lines = head.split("\r\n");
+        let request = lines.next().unwrap_or_default();
+        let mut parts = request.split(' ');
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        if method != "CONNECT" {
+            client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")?;
+            return Ok(());
+        }
+        state.targets.lock().unwrap().push(target.to_string());
+        let Some(required) = state.required.lock().unwrap().clone() else {
+            break target.to_string();
+        };
         let given = lines.find_map(|l| {
             let (name, value) = l.split_once(':')?;
             name.eq_ignore_ascii_case("proxy-authorization")
                 .then(|| value.trim().to_string())
         });
-        if given.as_deref() != Some(required.as_str()) {
-            client.write_all(
-                b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\nContent-Length: 0\r\n\r\n",
-            )?;
-            return Ok(());
+        if given.as_deref() == Some(required.as_str()) {
+            break target.to_string();
         }
-    }
+        client.write_all(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\nContent-Length: 0\r\n\r\n",
+        )?;
+    };
     if !target.starts_with("127.0.0.1:") {
         client.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")?;
         return Ok(());
     }
-    let upstream = match TcpStream::connect(target) {
+    let upstream = match TcpStream::connect(&target) {
         Ok(s) => s,
         Err(_) => {
             client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")?;

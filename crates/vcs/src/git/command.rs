@@ -164,6 +164,22 @@ fn classify(command: String, stderr: String, host: &str) -> VcsError {
             reason: stderr,
         };
     }
+    // git's curl does not trust the server's certificate (OpenSSL and GnuTLS builds): say it
+    // in the words of the HTTP upstreams, which name the key that fixes it.
+    let untrusted = [
+        "unable to get local issuer certificate",
+        "self-signed certificate in certificate chain",
+        "self signed certificate in certificate chain",
+        "certificate signer not trusted",
+        "server certificate verification failed",
+    ];
+    if untrusted.iter().any(|p| lower.contains(p)) {
+        let words = gomodproxy_tls::TlsProblem::UnknownAuthority;
+        return VcsError::Git {
+            command,
+            stderr: format!("{stderr} ({words})"),
+        };
+    }
     let missing = [
         "repository not found",
         "not found",
@@ -673,5 +689,19 @@ mod tests {
             VcsError::Unsupported { .. }
         ));
         assert!(matches!(c("fatal: early EOF"), VcsError::Git { .. }));
+        for untrusted in [
+            "fatal: unable to access 'https://x/': SSL certificate problem: unable to get local issuer certificate",
+            "fatal: unable to access 'https://x/': server certificate verification failed. CAfile: none CRLfile: none",
+        ] {
+            let VcsError::Git { stderr, .. } = c(untrusted) else {
+                panic!("{untrusted}: not a git error");
+            };
+            assert!(
+                stderr.starts_with(untrusted)
+                    && stderr
+                        .ends_with("(certificate signed by unknown authority: set fetch.ca_file)"),
+                "{stderr}"
+            );
+        }
     }
 }
