@@ -87,19 +87,7 @@ impl AccessControl {
     /// The decision for `/metrics`: open unless `auth.metrics_require_auth`, then any valid
     /// identity.
     pub fn authorize_metrics(&self, who: &Authentication) -> Decision {
-        match who {
-            Authentication::Authenticated(_) => Decision::Allow,
-            Authentication::Anonymous if !self.metrics_require_auth => Decision::Allow,
-            Authentication::Anonymous => Decision::Unauthorized {
-                reason: "authentication required".into(),
-            },
-            Authentication::Failed(failure) => Decision::Unauthorized {
-                reason: failure.to_string(),
-            },
-            Authentication::RateLimited { retry_after } => Decision::RateLimited {
-                retry_after: *retry_after,
-            },
-        }
+        Decision::without_module(who, !self.metrics_require_auth)
     }
 
     /// The `WWW-Authenticate` value for 401 answers.

@@ -46,6 +46,27 @@ pub enum Decision {
     },
 }
 
+impl Decision {
+    /// The decision where no module is named (so no rule applies): a valid identity is
+    /// admitted, an anonymous client if `anonymous_allowed`; wrong credentials get 401 and a
+    /// limited address 429.
+    pub fn without_module(who: &Authentication, anonymous_allowed: bool) -> Decision {
+        match who {
+            Authentication::Authenticated(_) => Decision::Allow,
+            Authentication::Anonymous if anonymous_allowed => Decision::Allow,
+            Authentication::Anonymous => Decision::Unauthorized {
+                reason: "authentication required".into(),
+            },
+            Authentication::Failed(failure) => Decision::Unauthorized {
+                reason: failure.to_string(),
+            },
+            Authentication::RateLimited { retry_after } => Decision::RateLimited {
+                retry_after: *retry_after,
+            },
+        }
+    }
+}
+
 /// Who a rule (or the default) lets in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Grant {
@@ -216,19 +237,7 @@ impl AccessRules {
     /// client is admitted when anonymous clients may read some module, and otherwise asked to
     /// authenticate (a proxy closed to anonymous clients serves them nothing).
     pub fn decide_unnamed(&self, who: &Authentication) -> Decision {
-        match who {
-            Authentication::Authenticated(_) => Decision::Allow,
-            Authentication::Anonymous if self.admits_anonymous_somewhere() => Decision::Allow,
-            Authentication::Anonymous => Decision::Unauthorized {
-                reason: "authentication required".into(),
-            },
-            Authentication::Failed(failure) => Decision::Unauthorized {
-                reason: failure.to_string(),
-            },
-            Authentication::RateLimited { retry_after } => Decision::RateLimited {
-                retry_after: *retry_after,
-            },
-        }
+        Decision::without_module(who, self.admits_anonymous_somewhere())
     }
 
     /// The decision for an identity (`None`: anonymous) and a module path.
