@@ -101,6 +101,19 @@ fn verifying_config(up: &Upstream, log: &TestLog) -> ServiceConfig {
     }
 }
 
+/// A service in offline mode over `storage`, configured as [`verifying_config`].
+fn offline_service(storage: &Arc<InMemory>, up: &Upstream, log: &TestLog) -> ProxyService {
+    ProxyService::new(
+        storage.clone(),
+        ServiceConfig {
+            mode: Mode::Offline,
+            upstream: "".parse().unwrap(),
+            ..verifying_config(up, log)
+        },
+    )
+    .unwrap()
+}
+
 fn db() -> SumdbName {
     SumdbName::parse(DB).unwrap()
 }
@@ -454,15 +467,7 @@ async fn offline_serves_what_was_verified_and_nothing_else() {
     let sealed = online.seal_sumdb(&[]).await.unwrap().records;
     assert_eq!(sealed, 1);
 
-    let offline = ProxyService::new(
-        storage.clone(),
-        ServiceConfig {
-            mode: Mode::Offline,
-            upstream: "".parse().unwrap(),
-            ..verifying_config(&up, &log)
-        },
-    )
-    .unwrap();
+    let offline = offline_service(&storage, &up, &log);
     let hits = up.total_hits();
     body(offline.sumdb(&db(), &SumdbPath::Supported).await.unwrap()).await;
     let answer = offline
@@ -609,15 +614,7 @@ async fn known_trees_older_and_newer_than_the_store_are_proven_offline_and_anoth
     assert_eq!(got, log.tile_data(&narrow));
     assert_eq!(up.total_hits(), hits, "a derivable tile was fetched");
 
-    let offline = ProxyService::new(
-        storage.clone(),
-        ServiceConfig {
-            mode: Mode::Offline,
-            upstream: "".parse().unwrap(),
-            ..verifying_config(&up, &log)
-        },
-    )
-    .unwrap();
+    let offline = offline_service(&storage, &up, &log);
     for remembered in [stored_tree, older.tree(), newer.tree()] {
         client_proves(&offline, remembered, log.tree()).await;
     }
@@ -676,15 +673,7 @@ async fn the_tree_history_stays_bounded_and_every_tree_handed_out_stays_provable
     }
     assert!(log.n() > 1 << 16);
 
-    let offline = ProxyService::new(
-        storage.clone(),
-        ServiceConfig {
-            mode: Mode::Offline,
-            upstream: "".parse().unwrap(),
-            ..verifying_config(&up, &log)
-        },
-    )
-    .unwrap();
+    let offline = offline_service(&storage, &up, &log);
     let hits = up.total_hits();
     for remembered in handed_out {
         client_proves(&offline, remembered, log.tree()).await;
