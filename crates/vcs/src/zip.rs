@@ -5,7 +5,9 @@
 //! symbolic links and other irregular files, size limits).
 //!
 //! The archive is spooled to a temporary file and the module zip is written entry by entry,
-//! so memory stays bounded for any zip size.
+//! each kept entry's compressed bytes copied as git wrote them (nothing is inflated or deflated
+//! again but the root go.mod, read for its Go version, and a LICENSE copied from the root), so
+//! memory stays bounded and small for any zip size.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -176,6 +178,20 @@ pub(crate) fn build(
 
     let valid = check_files(&mut zr, &files, &what)?;
 
+    // Entries from the archive are copied as git compressed them, renamed to
+    // `module@version/path`: inflating and deflating again would cost a decompressor and a
+    // compressor state per file (hundreds of KiB each) and most of the time of a large zip.
+    //
+    // So the CRC-32 and the sizes in the copied headers are the ones git wrote. Git computes
+    // them itself from the bytes it compresses (after the eol and export-subst conversions),
+    // or, for a large blob it streams, takes the blob's size, which the object id hashes
+    // together with the content (`index-pack` checked it when the mirror fetched it). A
+    // repository's content is data, never headers: it cannot make them lie. Nothing here
+    // inflates these entries, so there is no "larger than declared size" to catch while
+    // copying; the service's `check_zip` inflates every entry of the finished zip and refuses
+    // it unless each file is exactly its declared size with a matching CRC-32, before it is
+    // stored or served. The size limits of `check_files` are applied to the declared sizes,
+    // so they hold for the real ones.
     let mut zw = ZipWriter::new(&mut *dest);
     let prefix = format!("{module}@{version}/");
     let options = SimpleFileOptions::default()
@@ -183,26 +199,25 @@ pub(crate) fn build(
         .large_file(false);
     for idx in valid {
         let f = &files[idx];
-        let options = if f.size >= u64::from(u32::MAX) {
-            options.large_file(true)
-        } else {
-            options
-        };
-        zw.start_file(format!("{prefix}{}", f.path), options)
-            .map_err(|e| VcsError::io("writing the module zip", std::io::Error::other(e)))?;
-        let copied = match &f.source {
+        let name = format!("{prefix}{}", f.path);
+        match &f.source {
             Source::Archive(i) => {
-                let entry = zr.by_index(*i).map_err(|e| bad_archive(e.to_string()))?;
-                copy_limited(entry, &mut zw, f.size)?
+                let entry = zr
+                    .by_index_raw(*i)
+                    .map_err(|e| bad_archive(e.to_string()))?;
+                zw.raw_copy_file_rename(entry, name).map_err(|e| {
+                    VcsError::io("writing the module zip", std::io::Error::other(e))
+                })?;
             }
-            Source::Data(data) => copy_limited(&data[..], &mut zw, f.size)?,
-        };
-        if copied > f.size {
-            return Err(invalid_file(
-                &what,
-                &f.path,
-                "file is larger than declared size",
-            ));
+            // The root LICENSE (read from git with a limit, at most MAX_LICENSE bytes here:
+            // check_files refused a larger one), compressed once.
+            Source::Data(data) => {
+                zw.start_file(name, options).map_err(|e| {
+                    VcsError::io("writing the module zip", std::io::Error::other(e))
+                })?;
+                zw.write_all(data)
+                    .map_err(|e| VcsError::io("writing the module zip", e))?;
+            }
         }
     }
     zw.finish()
@@ -211,12 +226,6 @@ pub(crate) fn build(
         .map_err(|e| VcsError::io("writing the module zip", e))?;
     dest.stream_position()
         .map_err(|e| VcsError::io("writing the module zip", e))
-}
-
-/// Copies at most `size + 1` bytes (so an entry larger than declared is caught).
-fn copy_limited(r: impl Read, w: &mut impl Write, size: u64) -> Result<u64, VcsError> {
-    let mut limited = r.take(size.saturating_add(1));
-    std::io::copy(&mut limited, w).map_err(|e| VcsError::io("copying into the module zip", e))
 }
 
 fn bad_archive(reason: String) -> VcsError {
@@ -361,6 +370,140 @@ mod tests {
         assert!(!is_vendored_package("x/vendor/a.go", true));
         assert!(is_vendored_package("x/vendor/a/b.go", true));
         assert!(!is_vendored_package("x/y.go", true));
+    }
+
+    /// A `git archive`-like zip: every entry under `top/`, with git's unix modes; deflated,
+    /// but stored for names ending in `.bin` (as git stores what deflate does not shrink).
+    fn archive(files: &[(&str, &[u8])]) -> File {
+        let mut out = tempfile::tempfile().unwrap();
+        let mut zw = ZipWriter::new(&mut out);
+        for (name, data) in files {
+            let method = if name.ends_with(".bin") {
+                CompressionMethod::Stored
+            } else {
+                CompressionMethod::Deflated
+            };
+            let options = SimpleFileOptions::default()
+                .compression_method(method)
+                .unix_permissions(0o644);
+            zw.start_file(format!("top/{name}"), options).unwrap();
+            zw.write_all(data).unwrap();
+        }
+        zw.finish().unwrap();
+        out
+    }
+
+    /// The raw (compressed) bytes of each entry, by name.
+    fn raw_entries(zip: &mut File) -> Vec<(String, Vec<u8>)> {
+        zip.seek(SeekFrom::Start(0)).unwrap();
+        let mut zr = ZipArchive::new(zip).unwrap();
+        (0..zr.len())
+            .map(|i| {
+                let mut entry = zr.by_index_raw(i).unwrap();
+                let name = entry.name().unwrap().to_string();
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).unwrap();
+                (name, data)
+            })
+            .collect()
+    }
+
+    fn check(zip: &mut File, module: &str, version: &str) -> Result<String, gomod::Error> {
+        zip.seek(SeekFrom::Start(0)).unwrap();
+        let module = gomod::ModulePath::parse(module).unwrap();
+        let version = gomod::Version::parse(version).unwrap();
+        gomod::zipfile::check_zip(&mut *zip, &module, &version, &Default::default())
+            .map(|summary| summary.h1)
+    }
+
+    #[test]
+    fn entries_are_copied_compressed_and_the_root_license_added() {
+        let text = b"package a\n// compressible compressible compressible compressible\n";
+        let mut src = archive(&[
+            ("LICENSE", b"root license\n"),
+            ("sub/go.mod", b"module example.com/m/sub\n\ngo 1.24\n"),
+            ("sub/a.go", text),
+            ("sub/data.bin", b"stored as git stored it"),
+            ("sub/vendor/modules.txt", b"# vendored\n"),
+        ]);
+        let mut out = tempfile::tempfile().unwrap();
+        let license = Some(b"root license\n".to_vec());
+        let size = build(
+            &mut src,
+            "example.com/m/sub",
+            "v1.0.0",
+            "sub",
+            license,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(size, out.metadata().unwrap().len());
+
+        let from_git = raw_entries(&mut src);
+        let written = raw_entries(&mut out);
+        let names: Vec<&str> = written.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "example.com/m/sub@v1.0.0/go.mod",
+                "example.com/m/sub@v1.0.0/a.go",
+                "example.com/m/sub@v1.0.0/data.bin",
+                "example.com/m/sub@v1.0.0/LICENSE",
+            ]
+        );
+        // The same compressed bytes as in git's archive, not inflated and deflated again.
+        assert_eq!(written[0].1, from_git[1].1);
+        assert_eq!(written[1].1, from_git[2].1);
+        assert!(written[1].1.len() < text.len(), "a.go stays deflated");
+        assert_eq!(
+            written[2].1, b"stored as git stored it",
+            "data.bin stays stored"
+        );
+
+        // The result is a module zip the go command accepts, with the files' contents.
+        check(&mut out, "example.com/m/sub", "v1.0.0").unwrap();
+        out.seek(SeekFrom::Start(0)).unwrap();
+        let mut zr = ZipArchive::new(&mut out).unwrap();
+        let mut a = String::new();
+        zr.by_name("example.com/m/sub@v1.0.0/a.go")
+            .unwrap()
+            .read_to_string(&mut a)
+            .unwrap();
+        assert_eq!(a.as_bytes(), text);
+        let mut l = String::new();
+        zr.by_name("example.com/m/sub@v1.0.0/LICENSE")
+            .unwrap()
+            .read_to_string(&mut l)
+            .unwrap();
+        assert_eq!(l, "root license\n");
+    }
+
+    #[test]
+    fn a_declared_size_that_lies_is_caught_by_check_zip() {
+        // Git writes the sizes from the bytes it compressed, so this cannot come from git; if
+        // it did, the copied header would carry the lie, and check_zip, which inflates every
+        // entry, refuses the zip before the service stores it.
+        let mut src = archive(&[
+            ("go.mod", b"module example.com/m\n"),
+            ("a.go", b"package a\n"),
+        ]);
+        let mut bytes = Vec::new();
+        src.seek(SeekFrom::Start(0)).unwrap();
+        src.read_to_end(&mut bytes).unwrap();
+        // The central directory's uncompressed size of a.go (offset 24 of its header): 1 byte
+        // smaller than the content.
+        let header = (0..bytes.len() - 4)
+            .filter(|&i| bytes[i..i + 4] == [0x50, 0x4b, 0x01, 0x02])
+            .nth(1)
+            .unwrap();
+        bytes[header + 24..header + 28].copy_from_slice(&9u32.to_le_bytes());
+        let mut src = tempfile::tempfile().unwrap();
+        src.write_all(&bytes).unwrap();
+
+        let mut out = tempfile::tempfile().unwrap();
+        build(&mut src, "example.com/m", "v1.0.0", "", None, &mut out).unwrap();
+        let err = check(&mut out, "example.com/m", "v1.0.0").unwrap_err();
+        assert!(err.to_string().contains("a.go"), "{err}");
     }
 
     #[test]
