@@ -133,7 +133,7 @@ impl<R: Read + Seek> Source<R> {
 
     /// The bytes from the read position on that the buffer holds, reading more if it holds
     /// none; empty at the end of the file (as measured when the check started).
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+    pub(super) fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.cursor == self.filled {
             let pos = self.position();
             let left = self.size.saturating_sub(pos);
@@ -167,7 +167,7 @@ impl<R: Read + Seek> Source<R> {
     }
 
     /// Marks `n` bytes of what [`Source::fill_buf`] returned as read.
-    fn consume(&mut self, n: usize) {
+    pub(super) fn consume(&mut self, n: usize) {
         debug_assert!(self.cursor + n <= self.filled);
         self.cursor += n;
     }
@@ -336,6 +336,8 @@ pub(super) struct Entry {
     pub(super) creator_version: u16,
     pub(super) flags: u16,
     pub(super) method: u16,
+    /// MS-DOS time (low 16 bits) and date (high 16 bits) of last modification.
+    pub(super) modified: u32,
     pub(super) crc32: u32,
     pub(super) compressed_size: u64,
     pub(super) uncompressed_size: u64,
@@ -396,6 +398,7 @@ pub(super) fn read_directory_header<R: Read + Seek>(
         creator_version: u16_at(&b, 4),
         flags: u16_at(&b, 8),
         method: u16_at(&b, 10),
+        modified: u32_at(&b, 12),
         crc32: u32_at(&b, 16),
         compressed_size: u64::from(u32_at(&b, 20)),
         uncompressed_size: u64::from(u32_at(&b, 24)),

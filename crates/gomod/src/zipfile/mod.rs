@@ -40,10 +40,12 @@
 //! size + 1 bytes came out, so a zip bomb costs at most the limits in [`ZipLimits`].
 
 mod collisions;
+mod directory;
 mod format;
 mod names;
 
 pub use collisions::{CollisionError, Collisions};
+pub use directory::{DirectoryEntry, ZipDirectory};
 
 use std::io::{Read, Seek, SeekFrom};
 

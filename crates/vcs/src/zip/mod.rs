@@ -4,20 +4,28 @@
 //! version, files of nested modules, `.hg_archival.txt`, invalid or case-colliding names,
 //! symbolic links and other irregular files, size limits).
 //!
-//! The archive is spooled to a temporary file and the module zip is written entry by entry,
-//! each kept entry's compressed bytes copied as git wrote them (nothing is inflated or deflated
-//! again but the root go.mod, read for its Go version, and a LICENSE copied from the root), so
-//! memory stays bounded and small for any zip size.
+//! The archive is spooled to a temporary file, its central directory is read one header at a
+//! time (gomod's reader, the one `check_zip` uses) into one compact record per entry, and the
+//! module zip is written entry by entry (`copy.rs`): each kept entry's compressed bytes are
+//! copied as git wrote them behind a new local header carrying the renamed path, and the
+//! central directory is written from the records. Nothing is inflated or deflated again but the
+//! root go.mod, read for its Go version, and a LICENSE copied from the root. Per entry this
+//! keeps its path in one arena and a 56-byte record (about 20 bytes more per file in
+//! `check_files`' collision map while it runs), so memory stays small for any zip size; the
+//! number of files is capped at `gomod::zipfile::MAX_ENTRIES` (the service's `check_zip`
+//! refuses more).
+
+mod copy;
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipArchive, ZipWriter};
+use gomod::zipfile::{DirectoryEntry, MAX_ENTRIES, ZipDirectory};
 
 use crate::error::VcsError;
 use crate::modrules::{go_mod_lang, lang_at_least_1_24};
+use copy::{EntryHeader, ZipOut};
 
 /// Largest module zip and total file size (`zip.MaxZipFile`).
 const MAX_ZIP_FILE: u64 = 500 << 20;
@@ -30,13 +38,88 @@ const S_IFREG: u32 = 0o100000;
 const S_IFLNK: u32 = 0o120000;
 const S_IFDIR: u32 = 0o040000;
 
-/// A file candidate for the module zip.
+/// Compression method: deflate.
+const METHOD_DEFLATE: u16 = 8;
+
+/// A file candidate for the module zip: 56 bytes, its path in the arena of [`Candidates`].
 struct Candidate {
-    /// Path relative to the module root.
-    path: String,
+    path_start: u32,
+    path_len: u32,
     kind: Kind,
+    /// False for the root LICENSE of a module in a subdirectory (its bytes are in memory).
+    from_archive: bool,
+    /// The declared uncompressed size.
     size: u64,
-    source: Source,
+    /// The header fields copied to the module zip; `local_header_offset` is the entry's in
+    /// the git archive until it is written, then its offset in the module zip.
+    header: CompactHeader,
+}
+
+#[derive(Clone, Copy)]
+struct CompactHeader {
+    creator_version: u16,
+    method: u16,
+    modified: u32,
+    crc32: u32,
+    external_attributes: u32,
+    compressed_size: u64,
+    local_header_offset: u64,
+}
+
+/// The candidates in archive order, their paths (relative to the module root) in one string.
+#[derive(Default)]
+struct Candidates {
+    arena: String,
+    files: Vec<Candidate>,
+}
+
+impl Candidates {
+    fn path(&self, f: &Candidate) -> &str {
+        &self.arena[f.path_start as usize..(f.path_start + f.path_len) as usize]
+    }
+
+    fn push(
+        &mut self,
+        path: &str,
+        kind: Kind,
+        from_archive: bool,
+        size: u64,
+        header: CompactHeader,
+    ) -> Result<(), VcsError> {
+        let too_large = || VcsError::TooLarge {
+            reason: "file names of the module too long in total".into(),
+        };
+        let path_start = u32::try_from(self.arena.len()).map_err(|_| too_large())?;
+        let path_len = u32::try_from(path.len()).map_err(|_| too_large())?;
+        path_start.checked_add(path_len).ok_or_else(too_large)?;
+        if self.files.len() as u64 >= MAX_ENTRIES {
+            return Err(VcsError::TooLarge {
+                reason: format!("module has more than {MAX_ENTRIES} files"),
+            });
+        }
+        self.arena.push_str(path);
+        self.files.push(Candidate {
+            path_start,
+            path_len,
+            kind,
+            from_archive,
+            size,
+            header,
+        });
+        Ok(())
+    }
+
+    fn entry_header(&self, f: &Candidate) -> EntryHeader {
+        EntryHeader {
+            creator_version: f.header.creator_version,
+            method: f.header.method,
+            modified: f.header.modified,
+            crc32: f.header.crc32,
+            compressed_size: f.header.compressed_size,
+            uncompressed_size: f.size,
+            external_attributes: f.header.external_attributes,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,13 +128,6 @@ enum Kind {
     Symlink,
     Directory,
     Other,
-}
-
-enum Source {
-    /// Entry index in the git archive.
-    Archive(usize),
-    /// The root LICENSE of a module in a subdirectory.
-    Data(Vec<u8>),
 }
 
 /// How Go's `archive/zip` reads an entry's file mode (`(*FileHeader).Mode`).
@@ -113,10 +189,7 @@ pub(crate) fn build(
             reason: "downloaded zip file too large".into(),
         });
     }
-    archive
-        .seek(SeekFrom::Start(0))
-        .map_err(|e| VcsError::io("reading the git archive", e))?;
-    let mut zr = ZipArchive::new(&mut *archive).map_err(|e| bad_archive(e.to_string()))?;
+    let mut zr = ZipDirectory::open(&mut *archive).map_err(|e| bad_archive(e.to_string()))?;
     let what = format!("{module}@{version}");
 
     let subdir = subdir.trim_matches('/');
@@ -127,12 +200,12 @@ pub(crate) fn build(
     };
 
     // The entries under the module's directory (coderepo.go's loop).
-    let mut files = Vec::new();
+    let mut files = Candidates::default();
     let mut have_license = false;
     let mut top_prefix = String::new();
-    for i in 0..zr.len() {
-        let entry = zr.by_index_raw(i).map_err(|e| bad_archive(e.to_string()))?;
-        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+    let mut root_go_mod: Option<DirectoryEntry> = None;
+    while let Some((entry, raw_name)) = zr.next_entry().map_err(|e| bad_archive(e.to_string()))? {
+        let name = String::from_utf8_lossy(raw_name);
         if top_prefix.is_empty() {
             let Some(slash) = name.find('/') else {
                 return Err(bad_archive("missing top-level directory prefix".into()));
@@ -150,33 +223,46 @@ pub(crate) fn build(
         if rel.is_empty() || rel.ends_with('/') {
             continue;
         }
-        if std::str::from_utf8(entry.name_raw()).is_err() {
+        if std::str::from_utf8(raw_name).is_err() {
             return Err(invalid_file(&what, rel, "invalid UTF-8 in file path"));
         }
-        let kind = entry_kind(entry.system() as u8, entry.external_attributes(), &name);
+        let kind = entry_kind(entry.creator_system(), entry.external_attributes, &name);
         if rel == "LICENSE" {
             have_license = true;
         }
-        files.push(Candidate {
-            path: rel.to_string(),
-            kind,
-            size: entry.size(),
-            source: Source::Archive(i),
-        });
+        if rel == "go.mod" && kind == Kind::Regular {
+            root_go_mod = Some(entry);
+        }
+        let header = CompactHeader {
+            creator_version: entry.creator_version,
+            method: entry.method,
+            modified: entry.modified,
+            crc32: entry.crc32,
+            external_attributes: entry.external_attributes,
+            compressed_size: entry.compressed_size,
+            local_header_offset: entry.local_header_offset,
+        };
+        files.push(rel, kind, true, entry.uncompressed_size, header)?;
     }
-    if !have_license
-        && !subdir.is_empty()
-        && let Some(data) = root_license
-    {
-        files.push(Candidate {
-            path: "LICENSE".into(),
-            kind: Kind::Regular,
-            size: data.len() as u64,
-            source: Source::Data(data),
+    // The root go.mod's Go version picks the vendor rule (read with a limit; a go.mod that
+    // cannot be read counts as one without a go line, as x/mod reads it).
+    let go_mod = root_go_mod
+        .filter(|e| e.uncompressed_size <= MAX_GO_MOD)
+        .map(|entry| {
+            let mut data = Vec::new();
+            let _ = zr.read_content(&entry, |chunk| data.extend_from_slice(chunk));
+            data
         });
-    }
+    let license = match root_license {
+        Some(data) if !have_license && !subdir.is_empty() => {
+            let (header, compressed) = deflate_license(&data);
+            files.push("LICENSE", Kind::Regular, false, data.len() as u64, header)?;
+            Some(compressed)
+        }
+        _ => None,
+    };
 
-    let valid = check_files(&mut zr, &files, &what)?;
+    let valid = check_files(&files, go_mod.as_deref(), &what)?;
 
     // Entries from the archive are copied as git compressed them, renamed to
     // `module@version/path`: inflating and deflating again would cost a decompressor and a
@@ -192,40 +278,53 @@ pub(crate) fn build(
     // it unless each file is exactly its declared size with a matching CRC-32, before it is
     // stored or served. The size limits of `check_files` are applied to the declared sizes,
     // so they hold for the real ones.
-    let mut zw = ZipWriter::new(&mut *dest);
-    let prefix = format!("{module}@{version}/");
-    let options = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Deflated)
-        .large_file(false);
-    for idx in valid {
-        let f = &files[idx];
-        let name = format!("{prefix}{}", f.path);
-        match &f.source {
-            Source::Archive(i) => {
-                let entry = zr
-                    .by_index_raw(*i)
-                    .map_err(|e| bad_archive(e.to_string()))?;
-                zw.raw_copy_file_rename(entry, name).map_err(|e| {
-                    VcsError::io("writing the module zip", std::io::Error::other(e))
-                })?;
-            }
-            // The root LICENSE (read from git with a limit, at most MAX_LICENSE bytes here:
-            // check_files refused a larger one), compressed once.
-            Source::Data(data) => {
-                zw.start_file(name, options).map_err(|e| {
-                    VcsError::io("writing the module zip", std::io::Error::other(e))
-                })?;
-                zw.write_all(data)
-                    .map_err(|e| VcsError::io("writing the module zip", e))?;
-            }
+    let writing = |e| VcsError::io("writing the module zip", e);
+    let mut zw = ZipOut::new(BufWriter::new(&mut *dest), format!("{module}@{version}/"));
+    for &idx in &valid {
+        let f = &files.files[idx];
+        let header = files.entry_header(f);
+        let (offset, out) = zw.start_entry(files.path(f), &header).map_err(writing)?;
+        if f.from_archive {
+            zr.copy_data(f.header.local_header_offset, f.header.compressed_size, out)
+                .map_err(|e| bad_archive(e.to_string()))?;
+        } else if let Some(data) = &license {
+            out.write_all(data).map_err(writing)?;
         }
+        files.files[idx].header.local_header_offset = offset;
     }
-    zw.finish()
-        .map_err(|e| VcsError::io("writing the module zip", std::io::Error::other(e)))?;
-    dest.flush()
-        .map_err(|e| VcsError::io("writing the module zip", e))?;
-    dest.stream_position()
-        .map_err(|e| VcsError::io("writing the module zip", e))
+    let directory = valid.iter().map(|&idx| {
+        let f = &files.files[idx];
+        (
+            files.path(f),
+            files.entry_header(f),
+            f.header.local_header_offset,
+        )
+    });
+    let size = zw.finish(directory).map_err(writing)?;
+    dest.flush().map_err(writing)?;
+    Ok(size)
+}
+
+/// The root LICENSE (read from git with a limit, at most MAX_LICENSE bytes when it is used:
+/// check_files refuses a larger one), deflated once; its header and compressed bytes.
+fn deflate_license(data: &[u8]) -> (CompactHeader, Vec<u8>) {
+    let mut deflate =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = deflate.write_all(data);
+    let compressed = deflate.finish().unwrap_or_default();
+    let header = CompactHeader {
+        // Unix, zip 2.0; a regular file, rw-r--r--.
+        creator_version: (3 << 8) | 20,
+        method: METHOD_DEFLATE,
+        // 1980-01-01 00:00, the earliest MS-DOS date.
+        modified: (1 | (1 << 5)) << 16,
+        crc32: crc32fast::hash(data),
+        external_attributes: (S_IFREG | 0o644) << 16,
+        compressed_size: compressed.len() as u64,
+        local_header_offset: 0,
+    };
+    (header, compressed)
 }
 
 fn bad_archive(reason: String) -> VcsError {
@@ -241,38 +340,25 @@ fn invalid_file(what: &str, path: &str, reason: &str) -> VcsError {
 
 /// x/mod/zip's `checkFiles`: the indexes of the files that go into the zip, or the first
 /// reason the zip cannot be made.
-fn check_files<R: Read + Seek>(
-    zr: &mut ZipArchive<R>,
-    files: &[Candidate],
+fn check_files(
+    candidates: &Candidates,
+    root_go_mod: Option<&[u8]>,
     what: &str,
 ) -> Result<Vec<usize>, VcsError> {
     // Directories holding a go.mod are other modules; the root go.mod's Go version picks the
     // vendor rule.
-    let mut have_go_mod: HashSet<String> = HashSet::new();
-    let mut lang = None;
-    for f in files {
-        let (dir, base) = match f.path.rfind('/') {
-            Some(i) => (&f.path[..=i], &f.path[i + 1..]),
-            None => ("", f.path.as_str()),
+    let mut have_go_mod: HashSet<&str> = HashSet::new();
+    for f in &candidates.files {
+        let path = candidates.path(f);
+        let (dir, base) = match path.rfind('/') {
+            Some(i) => (&path[..=i], &path[i + 1..]),
+            None => ("", path),
         };
-        if !base.eq_ignore_ascii_case("go.mod") || f.kind != Kind::Regular {
-            continue;
-        }
-        have_go_mod.insert(dir.to_string());
-        if base == "go.mod" && dir.is_empty() && f.size <= MAX_GO_MOD {
-            let data = match &f.source {
-                Source::Archive(i) => {
-                    let mut data = Vec::new();
-                    if let Ok(entry) = zr.by_index(*i) {
-                        let _ = entry.take(MAX_GO_MOD + 1).read_to_end(&mut data);
-                    }
-                    data
-                }
-                Source::Data(d) => d.clone(),
-            };
-            lang = go_mod_lang(&data);
+        if base.eq_ignore_ascii_case("go.mod") && f.kind == Kind::Regular {
+            have_go_mod.insert(dir);
         }
     }
+    let lang = root_go_mod.and_then(go_mod_lang);
     let new_rules = lang_at_least_1_24(lang.as_deref());
     let in_submodule = |p: &str| {
         let mut p = p;
@@ -294,8 +380,8 @@ fn check_files<R: Read + Seek>(
     let mut remaining = MAX_ZIP_FILE;
     let mut size_error = None;
     let mut valid = Vec::new();
-    for (idx, f) in files.iter().enumerate() {
-        let p = f.path.as_str();
+    for (idx, f) in candidates.files.iter().enumerate() {
+        let p = candidates.path(f);
         let mut invalid = |reason: String| {
             if seen_error.insert(p) {
                 errors.push(format!("{p}: {reason}"));
@@ -356,6 +442,11 @@ fn check_files<R: Read + Seek>(
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
+    use zip::write::SimpleFileOptions;
+    use zip::{CompressionMethod, ZipArchive, ZipWriter};
+
     use super::*;
 
     #[test]
@@ -504,6 +595,45 @@ mod tests {
         build(&mut src, "example.com/m", "v1.0.0", "", None, &mut out).unwrap();
         let err = check(&mut out, "example.com/m", "v1.0.0").unwrap_err();
         assert!(err.to_string().contains("a.go"), "{err}");
+    }
+
+    #[test]
+    fn more_than_65535_files_get_zip64_end_records() {
+        // The classic end record's count saturates at 65,535: Go's archive/zip (and check_zip,
+        // which reads as Go does) then takes the count from the zip64 end record.
+        const FILES: usize = 70_000;
+        let mut src = tempfile::tempfile().unwrap();
+        let mut zw = ZipWriter::new(&mut src);
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Stored)
+            .unix_permissions(0o644);
+        zw.start_file("top/go.mod", options).unwrap();
+        zw.write_all(b"module example.com/m\n").unwrap();
+        for i in 0..FILES {
+            zw.start_file(format!("top/d{}/f{}.go", i / 1000, i % 1000), options)
+                .unwrap();
+            zw.write_all(b"package d\n").unwrap();
+        }
+        zw.finish().unwrap();
+
+        let mut out = tempfile::tempfile().unwrap();
+        let size = build(&mut src, "example.com/m", "v1.0.0", "", None, &mut out).unwrap();
+        let mut bytes = Vec::new();
+        out.seek(SeekFrom::Start(0)).unwrap();
+        out.read_to_end(&mut bytes).unwrap();
+        assert_eq!(size, bytes.len() as u64);
+        let end = &bytes[bytes.len() - 22..];
+        assert_eq!(end[..4], [0x50, 0x4b, 0x05, 0x06]);
+        assert_eq!(end[10..12], [0xff, 0xff], "the classic count saturates");
+        let locator = &bytes[bytes.len() - 42..bytes.len() - 22];
+        assert_eq!(locator[..4], [0x50, 0x4b, 0x06, 0x07]);
+
+        out.seek(SeekFrom::Start(0)).unwrap();
+        let module = gomod::ModulePath::parse("example.com/m").unwrap();
+        let version = gomod::Version::parse("v1.0.0").unwrap();
+        let summary =
+            gomod::zipfile::check_zip(&mut out, &module, &version, &Default::default()).unwrap();
+        assert_eq!(summary.files, FILES + 1);
     }
 
     #[test]
