@@ -9,11 +9,11 @@
 //! module zip is written entry by entry (`copy.rs`): each kept entry's compressed bytes are
 //! copied as git wrote them behind a new local header carrying the renamed path, and the
 //! central directory is written from the records. Nothing is inflated or deflated again but the
-//! root go.mod, read for its Go version, and a LICENSE copied from the root. Per entry this
-//! keeps its path in one arena and a 56-byte record (about 20 bytes more per file in
-//! `check_files`' collision map while it runs), so memory stays small for any zip size; the
-//! number of files is capped at `gomod::zipfile::MAX_ENTRIES` (the service's `check_zip`
-//! refuses more).
+//! root go.mod, read for its Go version, and a LICENSE copied from the root. Per file this
+//! keeps its path in one arena and a 56-byte record; while `check_files` runs, x/mod's
+//! collision map (`gomod::zipfile::Collisions`, two strings per file: about 130 bytes per file
+//! for a 20,000-file module, measured with heaptrack) is the larger part. The number of files
+//! is capped at `gomod::zipfile::MAX_ENTRIES` (the service's `check_zip` refuses more).
 
 mod copy;
 
@@ -54,6 +54,9 @@ struct Candidate {
     /// the git archive until it is written, then its offset in the module zip.
     header: CompactHeader,
 }
+
+// The figure the module documentation gives.
+const _: () = assert!(std::mem::size_of::<Candidate>() == 56);
 
 #[derive(Clone, Copy)]
 struct CompactHeader {
